@@ -1,0 +1,39 @@
+"""The `sealpact` command. Each domain adds its commands in its own module under sealpact.cli."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from sealpact import __version__
+from sealpact.cli import core
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sealpact")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    envvar="SEALPACT_DATA_DIR",
+    help="Data directory (default ./var; env SEALPACT_DATA_DIR).",
+)
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None) -> None:
+    """sealpact: self-hostable electronic signatures and contracts.
+
+    Configuration comes from SEALPACT_* environment variables (see the README).
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["data_dir"] = data_dir
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+cli.add_command(core.init_cmd)
+cli.add_command(core.serve_cmd)
+cli.add_command(core.db_group)
+
+
+def main() -> None:
+    cli(obj={})

@@ -1,0 +1,152 @@
+"""All configuration in one place.
+
+Settings come from ``SEALPACT_*`` environment variables and, optionally, a TOML file named by
+``SEALPACT_CONFIG_FILE`` (environment variables win). Everything else receives a :class:`Settings`
+instance; nothing reads the environment on its own.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class EmailMode(StrEnum):
+    OUTBOX = "outbox"  # store messages in the database only (development default)
+    SMTP = "smtp"
+
+
+class KeyProviderKind(StrEnum):
+    KEYRING = "keyring"  # encrypted keyring file in the data directory
+    PKCS11 = "pkcs11"  # an HSM (SoftHSM2 in tests) through a PKCS#11 module
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of one sealpact deployment."""
+
+    model_config = SettingsConfigDict(env_prefix="SEALPACT_", extra="ignore", frozen=True)
+
+    env: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path("./var")
+    database_url: str = ""  # default: sqlite:///<data_dir>/sealpact.db
+    storage_url: str = ""  # default: file://<data_dir>/blobs ; or s3://bucket?endpoint=http://...
+    redis_url: str | None = None  # when set, jobs, throttling and nonces live in Redis
+    public_url: str = "http://127.0.0.1:8000"
+
+    # Key provider: the master secret protects the keyring file; never logged.
+    key_provider: KeyProviderKind = KeyProviderKind.KEYRING
+    master_secret: SecretStr | None = None
+    master_secret_file: Path | None = None
+    pkcs11_module: Path | None = None
+    pkcs11_token_label: str = "sealpact"  # noqa: S105  (a label, not a secret)
+    pkcs11_pin: SecretStr | None = None
+
+    # S3 credentials (the endpoint and bucket come from storage_url).
+    s3_access_key: str | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+
+    # Encrypted blob storage.
+    blob_chunk_size: int = Field(default=1 << 20, ge=4096, le=64 << 20)
+
+    # HTTP.
+    max_request_bytes: int = Field(default=1 << 20, ge=1024)  # non-upload request bodies
+    max_upload_bytes: int = Field(default=100 << 20, ge=1024)
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    # Accounts and sessions.
+    session_ttl_seconds: int = 12 * 3600
+    login_max_failures: int = 5  # per account within the window, then a temporary lockout
+    login_ip_max_failures: int = 50  # per client IP within the window
+    login_window_seconds: int = 900
+    login_lockout_seconds: int = 900
+
+    # Email.
+    email_mode: EmailMode = EmailMode.OUTBOX
+    mail_from: str = "sealpact <no-reply@localhost>"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout_seconds: float = 30.0
+
+    # Jobs.
+    jobs_workers: int = 2
+    jobs_max_retries: int = 8
+    jobs_retry_base_seconds: float = 2.0
+    jobs_immediate: bool = False  # run jobs inline (tests only)
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _defaults_from_data_dir(self) -> Settings:
+        data_dir = self.data_dir.expanduser().resolve()
+        object.__setattr__(self, "data_dir", data_dir)
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'sealpact.db'}")
+        if not self.storage_url:
+            object.__setattr__(self, "storage_url", f"file://{data_dir / 'blobs'}")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.data_dir / "keyring.json"
+
+    @property
+    def effective_master_secret_file(self) -> Path | None:
+        """The configured secrets file; in development, ``<data_dir>/master.secret`` made by ``init``.
+
+        Production must name its secret explicitly (env or a mounted secrets file), so the master
+        secret never sits by default beside the keyring it opens.
+        """
+        if self.master_secret_file is not None:
+            return self.master_secret_file
+        return None if self.is_production else self.data_dir / "master.secret"
+
+    @property
+    def huey_sqlite_path(self) -> Path:
+        return self.data_dir / "jobs.db"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("SEALPACT_CONFIG_FILE")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment (and config file), with explicit overrides on top."""
+    return Settings(**overrides)

@@ -1,0 +1,5 @@
+"""Import every domain's tables so Base.metadata (and Alembic) sees the whole schema."""
+
+from __future__ import annotations
+
+import sealpact.storage.models  # noqa: F401

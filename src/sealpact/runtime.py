@@ -1,0 +1,52 @@
+"""The wired-up application: settings plus the components every entry point shares.
+
+Built once per process by the web app factory, the CLI and the job worker. Components are created
+lazily so a command only pays for what it uses (``sealpact outbox`` never opens the key provider).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from sealpact.clock import Clock, SystemClock
+from sealpact.config import Settings
+from sealpact.db import make_engine, make_session_factory
+from sealpact.storage.keys import KeyProvider
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return make_session_factory(self.engine)
+
+    @cached_property
+    def keys(self) -> KeyProvider:
+        from sealpact.storage.keys.factory import build_key_provider
+
+        return build_key_provider(self.settings)
+
+    # Domain services are added below, one cached property each, by their packages.
+
+    def health_checks(self) -> dict[str, Callable[[], None]]:
+        """Name -> check that raises when that dependency is unusable (served by /healthz)."""
+        return {"database": self._check_database, "keys": self.keys.check}
+
+    def _check_database(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()

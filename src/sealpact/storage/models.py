@@ -1,0 +1,3 @@
+"""Tables of the storage domain (blob metadata, wrapped data keys)."""
+
+from __future__ import annotations
