@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +17,10 @@ from sealpact.clock import Clock, SystemClock
 from sealpact.config import Settings
 from sealpact.db import make_engine, make_session_factory
 from sealpact.storage.keys import KeyProvider
+
+if TYPE_CHECKING:
+    from sealpact.storage.datakeys import DataKeyStore
+    from sealpact.storage.fields import FieldCipher
 
 
 class Runtime:
@@ -38,6 +43,19 @@ class Runtime:
         return build_key_provider(self.settings)
 
     # Domain services are added below, one cached property each, by their packages.
+
+    @cached_property
+    def data_keys(self) -> DataKeyStore:
+        from sealpact.storage.datakeys import DataKeyStore
+
+        return DataKeyStore(self.sessions, self.keys, self.clock)
+
+    @cached_property
+    def fields(self) -> FieldCipher:
+        """Field-level encryption (TOTP secrets, ID/bank/mobile numbers) and lookup hashes."""
+        from sealpact.storage.fields import FieldCipher
+
+        return FieldCipher(self.data_keys)
 
     def health_checks(self) -> dict[str, Callable[[], None]]:
         """Name -> check that raises when that dependency is unusable (served by /healthz)."""
