@@ -1,0 +1,102 @@
+"""Who is calling: FastAPI dependencies resolving the principal from a session cookie or a bearer token.
+
+Cookie-authenticated requests that change state must carry the session's CSRF token in the
+``X-CSRF-Token`` header (or a ``csrf_token`` form field); bearer-token requests need none, because a
+browser never attaches a bearer token on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+
+from sealpact.accounts.auth import SessionGrant
+from sealpact.accounts.errors import SessionInvalid
+from sealpact.accounts.permissions import Scope
+from sealpact.accounts.principal import Principal
+from sealpact.config import Settings
+from sealpact.runtime import Runtime
+from sealpact.web.deps import get_runtime
+
+CSRF_HEADER = "x-csrf-token"
+CSRF_FORM_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def session_cookie_name(settings: Settings) -> str:
+    # The __Host- prefix makes browsers insist on Secure, Path=/ and no Domain (production is HTTPS).
+    return "__Host-sealpact_session" if settings.is_production else "sealpact_session"
+
+
+def set_session_cookie(response: Response, grant: SessionGrant, settings: Settings) -> None:
+    response.set_cookie(
+        session_cookie_name(settings),
+        grant.session_token,
+        max_age=grant.max_age_seconds,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.is_production,
+    )
+
+
+def clear_session_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        session_cookie_name(settings), path="/", httponly=True, samesite="lax", secure=settings.is_production
+    )
+
+
+def session_token_of(request: Request) -> str | None:
+    """The raw session cookie, if any (for the CSRF token and logout)."""
+    token = request.cookies.get(session_cookie_name(get_runtime(request).settings))
+    return token or None
+
+
+async def _form_csrf_token(request: Request) -> str | None:
+    # Only forms are parsed here, and only when the header is absent (HTML forms cannot set headers).
+    if request.method in SAFE_METHODS or request.headers.get(CSRF_HEADER) is not None:
+        return None
+    if not request.headers.get("content-type", "").startswith(_FORM_TYPES):
+        return None
+    value = (await request.form()).get(CSRF_FORM_FIELD)
+    return value if isinstance(value, str) else None
+
+
+def get_principal(
+    request: Request,
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+    form_csrf: Annotated[str | None, Depends(_form_csrf_token)],
+) -> Principal:
+    """Bearer token first (``Authorization: Bearer spk_...``), else the session cookie (+ CSRF check)."""
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise SessionInvalid("Use 'Authorization: Bearer <API token>'.")
+        return runtime.accounts.tokens.authenticate(value.strip())
+    token = session_token_of(request)
+    if token is None:
+        raise SessionInvalid("Not logged in.")
+    principal = runtime.accounts.auth.authenticate_session(token)
+    if request.method not in SAFE_METHODS:
+        runtime.accounts.auth.check_csrf(token, request.headers.get(CSRF_HEADER) or form_csrf)
+    return principal
+
+
+def require_scope(scope: Scope) -> Callable[[Principal], Principal]:
+    """A dependency: the principal, provided its token (if any) holds ``scope``."""
+
+    def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        principal.require_scope(scope)
+        return principal
+
+    return dependency
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+ReadPrincipal = Annotated[Principal, Depends(require_scope(Scope.READ))]
+WritePrincipal = Annotated[Principal, Depends(require_scope(Scope.WRITE))]
+AdminPrincipal = Annotated[Principal, Depends(require_scope(Scope.ADMIN))]
