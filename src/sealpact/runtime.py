@@ -19,6 +19,7 @@ from sealpact.db import make_engine, make_session_factory
 from sealpact.storage.keys import KeyProvider
 
 if TYPE_CHECKING:
+    from sealpact.accounts.service import Accounts
     from sealpact.storage.datakeys import DataKeyStore
     from sealpact.storage.fields import FieldCipher
 
@@ -56,6 +57,13 @@ class Runtime:
         from sealpact.storage.fields import FieldCipher
 
         return FieldCipher(self.data_keys)
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        """Users, organizations, sessions, API tokens, TOTP and login throttling."""
+        from sealpact.accounts.service import build_accounts
+
+        return build_accounts(self)
 
     def health_checks(self) -> dict[str, Callable[[], None]]:
         """Name -> check that raises when that dependency is unusable (served by /healthz)."""
