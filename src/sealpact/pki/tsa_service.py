@@ -19,10 +19,11 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 from asn1crypto import cms, tsp
+from cryptography import x509
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -48,6 +49,9 @@ from sealpact.pki.tsa import (
     parse_request,
 )
 from sealpact.pki.tsa_models import TsaSerialCounter
+
+if TYPE_CHECKING:
+    from sealpact.runtime import Runtime
 
 log = logging.getLogger("sealpact.pki.tsa")
 
@@ -499,3 +503,32 @@ def token_signed_data(token: bytes) -> cms.SignedData:
     content_info = cms.ContentInfo.load(token)
     signed_data: cms.SignedData = content_info["content"]
     return signed_data
+
+
+def tsa_service_for(runtime: Runtime) -> TsaService:
+    """The built-in TSA of ``runtime``: key and certificate chain from the platform CA."""
+    identity = platform_tsa_identity(runtime)
+    return build_tsa_service(
+        identity, settings=runtime.settings, sessions=runtime.sessions, clock=runtime.clock
+    )
+
+
+def time_stamper_for(runtime: Runtime) -> TimeStamper:
+    """The time-stamper ``runtime.settings`` configures (the built-in TSA is built only if used)."""
+    return build_time_stamper(runtime.settings, lambda: BuiltinTimeStamper(runtime.tsa))
+
+
+def platform_tsa_identity(runtime: Runtime) -> TsaIdentity:
+    """The TSA key and certificate chain of the platform CA hierarchy (the root left out of tokens)."""
+    from sealpact.pki.service import PkiService
+
+    key, chain = PkiService(runtime).tsa_identity()
+    ders = [cert.dump() for cert in chain]
+    if len(ders) > 1 and cert_is_self_issued(ders[-1]):
+        ders.pop()  # relying parties bring their own trust anchor
+    return TsaIdentity(key=key, chain=tuple(ders))
+
+
+def cert_is_self_issued(der: bytes) -> bool:
+    cert = x509.load_der_x509_certificate(der)
+    return cert.issuer == cert.subject
