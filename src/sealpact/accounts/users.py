@@ -104,6 +104,12 @@ class Users:
                 return None
         return self.register(identifier, password, ctx, platform_admin=True, actor=Actor.system())
 
+    def exists(self, identifier: str) -> bool:
+        """Whether an account has this identifier (for operators; raises on a malformed one)."""
+        ident = parse_identifier(identifier)
+        with transaction(self._d.sessions) as session:
+            return user_by_identifier(session, ident) is not None
+
     def any_platform_admin(self) -> bool:
         with transaction(self._d.sessions) as session:
             return bool(session.scalar(select(exists().where(User.is_platform_admin.is_(True)))))

@@ -9,6 +9,7 @@ import click
 
 from sealpact import __version__
 from sealpact.cli import core
+from sealpact.cli import users as users_cli
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,6 +34,7 @@ def cli(ctx: click.Context, data_dir: Path | None) -> None:
 cli.add_command(core.init_cmd)
 cli.add_command(core.serve_cmd)
 cli.add_command(core.db_group)
+cli.add_command(users_cli.user_group)
 
 
 def main() -> None:
