@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     jobs_max_retries: int = 8
     jobs_retry_base_seconds: float = 2.0
     jobs_immediate: bool = False  # run jobs inline (tests only)
+    jobs_queue_name: str = Field(default="sealpact", pattern=r"^[A-Za-z0-9_]{1,64}$")  # queue (Redis keys)
+    jobs_task_modules: list[str] = Field(default_factory=list)  # extra modules registering tasks (plugins)
+    jobs_shutdown_timeout_seconds: float = 30.0  # graceful stop: wait this long for running jobs
 
     @field_validator("public_url")
     @classmethod

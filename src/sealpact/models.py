@@ -4,4 +4,6 @@ from __future__ import annotations
 
 import sealpact.accounts.models  # noqa: F401
 import sealpact.audit.models  # noqa: F401
+import sealpact.jobs.models  # noqa: F401
+import sealpact.notify.models  # noqa: F401
 import sealpact.storage.models  # noqa: F401

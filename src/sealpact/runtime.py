@@ -19,6 +19,8 @@ from sealpact.db import make_engine, make_session_factory
 from sealpact.storage.keys import KeyProvider
 
 if TYPE_CHECKING:
+    from sealpact.jobs.queue import JobQueue
+    from sealpact.notify.email import Mailer
     from sealpact.accounts.service import Accounts
     from sealpact.storage.datakeys import DataKeyStore
     from sealpact.storage.fields import FieldCipher
@@ -59,6 +61,19 @@ class Runtime:
         return FieldCipher(self.data_keys)
 
     @cached_property
+    def jobs(self) -> JobQueue:
+        """The job queue: Huey on SQLite, or on Redis when redis_url is set; inline when jobs_immediate."""
+        from sealpact.jobs.queue import JobQueue
+
+        return JobQueue(self)
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        from sealpact.notify.email import Mailer
+
+        return Mailer(self)
+
+    @cached_property
     def accounts(self) -> Accounts:
         """Users, organizations, sessions, API tokens, TOTP and login throttling."""
         from sealpact.accounts.service import build_accounts
@@ -74,5 +89,7 @@ class Runtime:
             connection.execute(text("SELECT 1"))
 
     def close(self) -> None:
+        if "jobs" in self.__dict__:
+            self.jobs.close()
         if "engine" in self.__dict__:
             self.engine.dispose()

@@ -70,9 +70,14 @@ INIT_STEPS: list = []  # type: ignore[type-arg]
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=int, help="HTTP worker processes.")
+@click.option(
+    "--with-worker/--no-worker",
+    default=None,
+    help="Run a job worker in this process (default: on unless redis_url is set).",
+)
 @click.pass_context
 @handle_errors
-def serve_cmd(ctx: click.Context, host: str, port: int, workers: int) -> None:
+def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, with_worker: bool | None) -> None:
     """Run the web service (and, on the embedded default, an in-process job worker)."""
     import uvicorn
 
@@ -81,17 +86,25 @@ def serve_cmd(ctx: click.Context, host: str, port: int, workers: int) -> None:
     runtime = runtime_from(ctx)
     app = create_app(runtime)  # fails fast on an unmigrated database
     click.echo(f"sealpact listening on http://{host}:{port}  (public URL {runtime.settings.public_url})")
-    if workers > 1:
-        uvicorn.run(
-            "sealpact.web.app:create_app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="info",
-        )
-    else:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+    from sealpact.jobs.worker import start_embedded_worker
+
+    # The embedded (SQLite) queue needs a consumer; with Redis, `sealpact worker` processes run apart.
+    job_worker = start_embedded_worker(runtime, with_worker)
+    try:
+        if workers > 1:
+            uvicorn.run(
+                "sealpact.web.app:create_app_from_env",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="info",
+            )
+        else:
+            uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:
+        if job_worker is not None:
+            job_worker.stop()
 
 
 @click.group("db")

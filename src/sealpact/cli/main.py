@@ -9,6 +9,7 @@ import click
 
 from sealpact import __version__
 from sealpact.cli import core
+from sealpact.cli import jobs as jobs_cli
 from sealpact.cli import users as users_cli
 
 
@@ -35,6 +36,9 @@ cli.add_command(core.init_cmd)
 cli.add_command(core.serve_cmd)
 cli.add_command(core.db_group)
 cli.add_command(users_cli.user_group)
+cli.add_command(jobs_cli.worker_cmd)
+cli.add_command(jobs_cli.outbox_cmd)
+cli.add_command(jobs_cli.jobs_group)
 
 
 def main() -> None:
