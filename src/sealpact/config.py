@@ -36,6 +36,11 @@ class KeyProviderKind(StrEnum):
     PKCS11 = "pkcs11"  # an HSM (SoftHSM2 in tests) through a PKCS#11 module
 
 
+class PkiKeyStoreKind(StrEnum):
+    KEYRING = "keyring"  # CA/TSA/OCSP keys generated in software, stored encrypted in the database
+    PKCS11 = "pkcs11"  # generated and used on the PKCS#11 token (non-extractable)
+
+
 class Settings(BaseSettings):
     """Runtime configuration of one sealpact deployment."""
 
@@ -86,6 +91,16 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_ssl: bool = False
     smtp_timeout_seconds: float = 30.0
+
+    # PKI (CA hierarchy, certificates, CRL, OCSP). Certificates embed URLs made from public_url.
+    pki_key_store: PkiKeyStoreKind = PkiKeyStoreKind.KEYRING
+    pki_key_algorithm: str = Field(default="ec-p256", pattern="^(ec-p256|rsa-3072)$")
+    pki_organization: str = "sealpact"
+    pki_country: str = Field(default="CN", pattern="^[A-Z]{2}$")
+    pki_ee_validity_days: int = Field(default=365, ge=1, le=3650)
+    pki_crl_validity_hours: int = Field(default=168, ge=1)  # issuing CA CRL nextUpdate - thisUpdate
+    pki_root_crl_validity_days: int = Field(default=90, ge=1)
+    pki_ocsp_validity_seconds: int = Field(default=3600, ge=60)  # OCSP nextUpdate - thisUpdate
 
     # Jobs.
     jobs_workers: int = 2

@@ -6,4 +6,5 @@ import sealpact.accounts.models  # noqa: F401
 import sealpact.audit.models  # noqa: F401
 import sealpact.jobs.models  # noqa: F401
 import sealpact.notify.models  # noqa: F401
+import sealpact.pki.models  # noqa: F401
 import sealpact.storage.models  # noqa: F401

@@ -21,6 +21,7 @@ from sealpact.storage.keys import KeyProvider
 if TYPE_CHECKING:
     from sealpact.jobs.queue import JobQueue
     from sealpact.notify.email import Mailer
+    from sealpact.pki.service import PkiService
     from sealpact.accounts.service import Accounts
     from sealpact.storage.datakeys import DataKeyStore
     from sealpact.storage.fields import FieldCipher
@@ -72,6 +73,13 @@ class Runtime:
         from sealpact.notify.email import Mailer
 
         return Mailer(self)
+
+    @cached_property
+    def pki(self) -> PkiService:
+        """The platform CA: hierarchy, certificate issuance, revocation, CRLs, OCSP."""
+        from sealpact.pki.service import PkiService
+
+        return PkiService(self)
 
     @cached_property
     def accounts(self) -> Accounts:
