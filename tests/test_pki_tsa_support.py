@@ -7,7 +7,7 @@ only sees a :class:`SigningKey` and DER certificates, as it will with the platfo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -99,9 +99,7 @@ def make_tsa_chain(
     issuing_key = ec.generate_private_key(ec.SECP256R1())
     issuing_name = _name("sealpact test issuing CA")
     issuing = _ca(issuing_name, issuing_key, root_name, root_key, 2)
-    tsa_key = SoftwareSigningKey.generate(
-        "tsa-test", KeyAlgorithm.RSA_3072 if rsa else KeyAlgorithm.EC_P256
-    )
+    tsa_key = SoftwareSigningKey.generate("tsa-test", KeyAlgorithm.RSA_3072 if rsa else KeyAlgorithm.EC_P256)
     tsa_public = serialization.load_der_public_key(tsa_key.public_key_der())
     assert isinstance(tsa_public, ec.EllipticCurvePublicKey) or rsa
     tsa = (

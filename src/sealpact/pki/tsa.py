@@ -297,7 +297,7 @@ def parse_request(data: bytes) -> TimeStampRequest:
     alg_oid = alg_id.read_content(0x06)
     params_null = False
     if not alg_id.at_end():
-        if alg_id.read_content(0x05) != b"" or not alg_id.at_end():
+        if alg_id.peek_tag() != 0x05 or alg_id.read_content(0x05) != b"" or not alg_id.at_end():
             raise TsaRejection(FailInfo.BAD_ALG, "unexpected hash algorithm parameters")
         params_null = True
     digest = imprint.read_content(0x04)

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 import httpx
-from asn1crypto import cms, tsp
+from asn1crypto import cms, core, tsp
 from cryptography import x509
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -422,13 +422,17 @@ class HttpTimeStamper:
 def _check_reply(data: bytes, request: TimeStampRequest, *, source: str) -> StampedToken:
     """Check a TimeStampResp against our request (RFC 3161 section 2.4.2: status, imprint, nonce)."""
     try:
-        response = tsp.TimeStampResp.load(data, strict=True)
-        status = response["status"]["status"].native
+        # Decoded in two steps: asn1crypto's TimeStampResp requires the token even on rejection.
+        outer = core.Sequence.load(data, strict=True)
+        status_info = tsp.PKIStatusInfo.load(outer[0].dump(), strict=True)
+        status = status_info["status"].native
         if status not in ("granted", "granted_with_mods"):
-            texts = response["status"]["status_string"].native or []
-            fails = response["status"]["fail_info"].native or []
+            texts = status_info["status_string"].native or []
+            fails = status_info["fail_info"].native or []
             raise TimestampUnavailable(f"{source} refused: {'; '.join(texts)} ({', '.join(sorted(fails))})")
-        token = response["time_stamp_token"]
+        if len(outer) != 2:
+            raise TimestampUnavailable(f"{source}: a granted response without a token")
+        token = cms.ContentInfo.load(outer[1].dump(), strict=True)
         if token["content_type"].native != "signed_data":
             raise TimestampUnavailable(f"{source}: the token is not SignedData")
         encap = token["content"]["encap_content_info"]
