@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage as MimeMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import format_datetime
+from email.utils import format_datetime, getaddresses
 from typing import Protocol
 
 from sealpact.config import Settings
@@ -46,11 +46,11 @@ class EmailTransport(Protocol):
 def build_mime(message: OutgoingEmail) -> MimeMessage:
     """RFC 5322 message: text/plain, or multipart/alternative with text and HTML; UTF-8 throughout.
 
-    The SMTP policy folds long lines with CRLF; non-ASCII subjects become RFC 2047 encoded-words and
-    bodies are sent as UTF-8 (quoted-printable or base64 as the library judges), so Chinese survives
-    any 7-bit relay.
+    The SMTP policy folds long lines with CRLF; non-ASCII subjects and names become RFC 2047
+    encoded-words and bodies UTF-8 in quoted-printable or base64, so Chinese survives any relay.
     """
-    mime = MimeMessage(policy=SMTP_POLICY)
+    # 7-bit transfer encodings: no reliance on the relay's 8BITMIME.
+    mime = MimeMessage(policy=SMTP_POLICY.clone(cte_type="7bit"))
     mime["From"] = message.sender
     mime["To"] = ", ".join(message.recipients)
     if message.reply_to:
@@ -93,7 +93,13 @@ class SmtpTransport:
                     client.login(self._username, password)
                 # Recipients refused while others were accepted are not retried: a resend would
                 # duplicate the message for everyone who got it.
-                client.send_message(mime, from_addr=message.sender, to_addrs=list(message.recipients))
+                # The envelope takes bare addresses: display names there would make smtplib switch
+                # to SMTPUTF8 and send raw UTF-8 headers instead of the RFC 2047 encoded ones.
+                client.send_message(
+                    mime,
+                    from_addr=_addr_spec(message.sender),
+                    to_addrs=[_addr_spec(r) for r in message.recipients],
+                )
         except smtplib.SMTPRecipientsRefused as exc:
             raise EmailRejected("the SMTP server refused every recipient") from exc
         except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
@@ -111,6 +117,10 @@ class SmtpTransport:
                 self._host, self._port, timeout=self._timeout, context=ssl.create_default_context()
             )
         return smtplib.SMTP(self._host, self._port, timeout=self._timeout)
+
+
+def _addr_spec(address: str) -> str:
+    return getaddresses([address])[0][1]
 
 
 def build_transport(settings: Settings) -> EmailTransport:
