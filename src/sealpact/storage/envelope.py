@@ -160,6 +160,14 @@ class Opener(_Stream):
     def record_size(self) -> int:
         return self.header.chunk_size + TAG_SIZE
 
+    def seek_record(self, index: int) -> None:
+        """Continue at record ``index``: random access to a byte range (only an opener may seek;
+        a sealer that could would reuse nonces)."""
+        if not 0 <= index < MAX_CHUNKS:
+            raise ValueError("record index out of range")
+        self._index = index
+        self._finished = False
+
     def _check(self, record: bytes | memoryview | bytearray, last: bool) -> None:
         size = len(record)
         if size < TAG_SIZE or size > self.record_size or (not last and size != self.record_size):
@@ -256,29 +264,36 @@ def read_exact(read: Callable[[int], bytes], size: int) -> bytes:
     return b"".join(parts)
 
 
-def decrypt_reader(key: bytes, blob_id: uuid.UUID, read: Callable[[int], bytes]) -> Iterator[bytes]:
-    """Yield the plaintext chunks of the blob whose stored bytes ``read(n)`` returns, in order.
+def iter_records(read: Callable[[int], bytes], record_size: int) -> Iterator[tuple[bytes, bool]]:
+    """Split the stored bytes after the header into ``(record, is_last)``.
 
-    Reads one record ahead, so it knows which record is the last before opening it. Raises
-    :class:`BlobIntegrityError` on any tampering, truncation, reordering or extension; a caller that
-    streams the plaintext onward must treat everything already yielded as unverified until the
-    iterator ends without error.
+    Reads one record ahead, so it knows which record is the last before it is opened.
     """
-    opener = Opener(key, blob_id, read_exact(read, HEADER_SIZE))
-    record_size = opener.record_size
     current = read_exact(read, record_size)
     if len(current) < TAG_SIZE:
         raise BlobIntegrityError("The stored blob is truncated.")
     while True:
         following = read_exact(read, record_size) if len(current) == record_size else b""
         last = not following
-        yield opener.open(current, last=last)
+        yield current, last
         if last:
             return
         if len(following) < TAG_SIZE:
             # A fragment too short to be a record: the object was cut or had bytes appended.
             raise BlobIntegrityError("The stored blob is truncated or has trailing data.")
         current = following
+
+
+def decrypt_reader(key: bytes, blob_id: uuid.UUID, read: Callable[[int], bytes]) -> Iterator[bytes]:
+    """Yield the plaintext chunks of the blob whose stored bytes ``read(n)`` returns, in order.
+
+    Raises :class:`BlobIntegrityError` on any tampering, truncation, reordering or extension; a caller
+    that streams the plaintext onward must treat what it already passed on as unverified until the
+    iterator ends without error (each chunk is authentic, but the blob may still prove cut short).
+    """
+    opener = Opener(key, blob_id, read_exact(read, HEADER_SIZE))
+    for record, last in iter_records(read, opener.record_size):
+        yield opener.open(record, last=last)
 
 
 def decrypt_stream(
