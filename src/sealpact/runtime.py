@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sealpact.accounts.service import Accounts
     from sealpact.storage.datakeys import DataKeyStore
     from sealpact.storage.fields import FieldCipher
+    from sealpact.storage.service import BlobService
 
 
 class Runtime:
@@ -62,6 +63,20 @@ class Runtime:
         return FieldCipher(self.data_keys)
 
     @cached_property
+    def blobs(self) -> BlobService:
+        """Encrypted blob storage (local files or S3) with envelope-encrypted, streamed chunks."""
+        from sealpact.storage.service import BlobService
+        from sealpact.storage.store import build_blob_store
+
+        return BlobService(
+            self.sessions,
+            build_blob_store(self.settings),
+            self.keys,
+            self.clock,
+            chunk_size=self.settings.blob_chunk_size,
+        )
+
+    @cached_property
     def jobs(self) -> JobQueue:
         """The job queue: Huey on SQLite, or on Redis when redis_url is set; inline when jobs_immediate."""
         from sealpact.jobs.queue import JobQueue
@@ -90,7 +105,7 @@ class Runtime:
 
     def health_checks(self) -> dict[str, Callable[[], None]]:
         """Name -> check that raises when that dependency is unusable (served by /healthz)."""
-        return {"database": self._check_database, "keys": self.keys.check}
+        return {"database": self._check_database, "keys": self.keys.check, "storage": self.blobs.check}
 
     def _check_database(self) -> None:
         with self.engine.connect() as connection:
