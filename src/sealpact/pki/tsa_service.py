@@ -12,6 +12,7 @@ HTTP, or an explicitly configured fallback chain. When nothing answers it raises
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import logging
 import secrets
@@ -19,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 from asn1crypto import cms, core, tsp
@@ -536,3 +537,23 @@ def platform_tsa_identity(runtime: Runtime) -> TsaIdentity:
 def cert_is_self_issued(der: bytes) -> bool:
     cert = x509.load_der_x509_certificate(der)
     return cert.issuer == cert.subject
+
+
+def pyhanko_time_stamper(stamper: TimeStamper) -> Any:
+    """A pyHanko ``TimeStamper`` that takes its tokens from ``stamper`` (in-process for the built-in TSA).
+
+    pyHanko builds the request (with its own nonce) and checks the reply; a failure reaches it as its
+    ``TimestampRequestError``, so signing fails instead of going on without a time-stamp.
+    """
+    from pyhanko.sign.timestamps import TimeStamper as PyHankoTimeStamper
+    from pyhanko.sign.timestamps import TimestampRequestError
+
+    class _Adapter(PyHankoTimeStamper):
+        async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+            try:
+                stamped = await asyncio.to_thread(stamper.stamp, req.dump())
+            except TimestampUnavailable as exc:
+                raise TimestampRequestError(exc.message) from exc
+            return tsp.TimeStampResp.load(stamped.response)
+
+    return _Adapter()  # type: ignore[no-untyped-call]
