@@ -24,8 +24,10 @@ from sealpact.errors import SealpactError
 
 CANONICAL_VERSION = 1
 MAX_DETAILS_BYTES = 4096
-# Substrings of detail keys that suggest a secret; a programming error, caught before it is stored.
-_FORBIDDEN_KEY_PARTS = ("password", "secret", "token", "otp", "code", "pin", "key")
+# Words of detail keys (split on "_") that suggest a secret; a programming error, caught before storing.
+_FORBIDDEN_KEY_WORDS = frozenset(
+    {"password", "passwd", "passphrase", "secret", "token", "otp", "code", "pin", "key", "cookie"}
+)
 _ALLOWED_KEYS = frozenset({"token_id", "token_prefix", "reason_code"})
 
 
@@ -64,7 +66,7 @@ class Actor:
 def _check_details(details: dict[str, Any]) -> str:
     for key in details:
         lowered = key.lower()
-        if lowered not in _ALLOWED_KEYS and any(part in lowered for part in _FORBIDDEN_KEY_PARTS):
+        if lowered not in _ALLOWED_KEYS and _FORBIDDEN_KEY_WORDS & set(lowered.replace("-", "_").split("_")):
             raise AuditDetailsError("audit details must not contain secrets")
     text = _canonical_json(details)
     if len(text.encode()) > MAX_DETAILS_BYTES:
