@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from sealpact import __version__
+from sealpact.cli import ca as ca_cli
 from sealpact.cli import core
 from sealpact.cli import jobs as jobs_cli
 from sealpact.cli import users as users_cli
@@ -35,6 +36,7 @@ def cli(ctx: click.Context, data_dir: Path | None) -> None:
 cli.add_command(core.init_cmd)
 cli.add_command(core.serve_cmd)
 cli.add_command(core.db_group)
+cli.add_command(ca_cli.ca_group)
 cli.add_command(users_cli.user_group)
 cli.add_command(jobs_cli.worker_cmd)
 cli.add_command(jobs_cli.outbox_cmd)

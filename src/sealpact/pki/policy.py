@@ -76,7 +76,7 @@ def uscc_is_valid(code: str) -> bool:
     return _USCC_ALPHABET[(31 - total % 31) % 31] == code[17]
 
 
-_PSEUDONYM_RE = re.compile(r"^[A-Z0-9-]{8,64}$")
+_PSEUDONYM_RE = re.compile(r"^SP1-[A-Z2-7]{32}$")  # what derive_pseudonym returns
 
 
 def derive_pseudonym(platform_key: bytes, id_type: str, id_number: str) -> str:

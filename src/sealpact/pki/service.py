@@ -7,7 +7,6 @@ Transactions live here; building and signing structures is delegated to the pure
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 from collections.abc import Iterator
@@ -26,22 +25,20 @@ from sealpact.audit import Actor
 from sealpact.config import PkiKeyStoreKind
 from sealpact.context import RequestContext
 from sealpact.db import new_id, transaction
-from sealpact.pki import builders
+from sealpact.pki import builders, hierarchy
 from sealpact.pki.builders import CertificateProfile
 from sealpact.pki.errors import (
     CertificateNotFound,
     HierarchyMissing,
-    ImportRejected,
     InvalidRequest,
     InvalidState,
     UnknownAuthority,
 )
+from sealpact.pki.hierarchy import BACKDATE, ISSUING, OCSP, ROOT, TSA, chain_pem, serial_hex
 from sealpact.pki.keys import PSEUDONYM_PURPOSE, HsmToken, PkiKeyStore
 from sealpact.pki.models import IssuedCertificate, PkiAuthority
 from sealpact.pki.policy import (
-    CA_POLICY_OID,
     EKU_DOCUMENT_SIGNING,
-    TSA_POLICY_OID,
     SubjectIdentity,
     SubjectKind,
     derive_pseudonym,
@@ -52,14 +49,7 @@ if TYPE_CHECKING:
     from sealpact.pki.status import CrlDocument, OcspAnswer
     from sealpact.runtime import Runtime
 
-ROOT, ISSUING, TSA, OCSP = "root", "issuing", "tsa", "ocsp"
 CA_NAMES = (ROOT, ISSUING)
-ROOT_VALIDITY = timedelta(days=20 * 365 + 5)
-ISSUING_VALIDITY = timedelta(days=10 * 365 + 2)
-TSA_VALIDITY = timedelta(days=5 * 365 + 1)
-OCSP_VALIDITY = timedelta(days=365)
-OCSP_RENEW_BEFORE = timedelta(days=30)
-BACKDATE = timedelta(minutes=5)  # tolerate relying parties whose clocks run a little slow
 
 # Reasons a certificate may be revoked for (RFC 5280 section 5.3.1 names, as asn1crypto spells them).
 REVOCATION_REASONS = frozenset(
@@ -102,10 +92,6 @@ class CertificateRecord:
     der: bytes
 
 
-def serial_hex(serial: int) -> str:
-    return format(serial, "x")
-
-
 def parse_serial(text: str) -> int:
     """A serial number given by a user: hex, with optional colons or ``0x``."""
     cleaned = text.strip().lower().replace(":", "").removeprefix("0x")
@@ -144,7 +130,7 @@ class PkiService:
             return self._store
 
     @contextmanager
-    def _tx(self) -> Iterator[Session]:
+    def tx(self) -> Iterator[Session]:
         with transaction(self.sessions) as session:
             yield session
 
@@ -171,10 +157,10 @@ class PkiService:
             chain.extend(builders.load_certificates(row.chain_pem.encode()))
         return chain
 
-    def _signer(self, session: Session, row: PkiAuthority) -> tuple[SigningKey, x509.Certificate]:
+    def signer(self, session: Session, row: PkiAuthority) -> tuple[SigningKey, x509.Certificate]:
         return self.keys.load(session, row.key_id), x509.Certificate.load(row.certificate)
 
-    def _audit(
+    def audit_event(
         self, session: Session, ctx: RequestContext, actor: Actor, action: str, serial: str, **details: object
     ) -> None:
         audit.record(
@@ -188,7 +174,7 @@ class PkiService:
             details=dict(details),
         )
 
-    # -- hierarchy -----------------------------------------------------------------------------------
+    # -- hierarchy (see sealpact.pki.hierarchy) ------------------------------------------------------
 
     def ensure_hierarchy(
         self, *, algorithm: KeyAlgorithm | None = None, ctx: RequestContext | None = None
@@ -198,35 +184,24 @@ class PkiService:
         Also renews the OCSP responder certificate when it is near expiry, and makes sure both CAs have a
         CRL. Returns the names of what was created or renewed.
         """
-        algorithm = algorithm or KeyAlgorithm(self.settings.pki_key_algorithm)
-        ctx = ctx or RequestContext.cli()
-        actor = Actor.system()
-        done: list[str] = []
-        with self._tx() as session:
-            existing = {row.name: row for row in session.scalars(select(PkiAuthority))}
-            now = self.clock.now()
-            if ROOT not in existing:
-                existing[ROOT] = self._create_root(session, algorithm, now, ctx, actor)
-                done.append(ROOT)
-            if ISSUING not in existing:
-                existing[ISSUING] = self._create_issuing(session, existing[ROOT], algorithm, now, ctx, actor)
-                done.append(ISSUING)
-            if TSA not in existing:
-                self._create_leaf_authority(session, TSA, existing[ISSUING], algorithm, now, ctx, actor)
-                done.append(TSA)
-            ocsp_row = existing.get(OCSP)
-            if ocsp_row is None:
-                self._create_leaf_authority(session, OCSP, existing[ISSUING], algorithm, now, ctx, actor)
-                done.append(OCSP)
-            elif x509.Certificate.load(ocsp_row.certificate).not_valid_after - now < OCSP_RENEW_BEFORE:
-                self._reissue_leaf_authority(session, ocsp_row, existing[ISSUING], now, ctx, actor)
-                done.append(OCSP + " (renewed)")
-        from sealpact.pki.status import ensure_crls
+        return hierarchy.ensure_hierarchy(self, algorithm=algorithm, ctx=ctx)
 
-        ensure_crls(self)
-        return done
+    def issuing_csr(self, *, algorithm: KeyAlgorithm | None = None) -> bytes:
+        """A PKCS#10 request (PEM) for a new issuing CA key, for an external CA to sign."""
+        return hierarchy.issuing_csr(self, algorithm=algorithm)
 
-    def _record(
+    def import_issuing(
+        self,
+        certificate: bytes,
+        chain: bytes,
+        *,
+        ctx: RequestContext | None = None,
+        actor: Actor | None = None,
+    ) -> list[str]:
+        """Install an external CA's certificate for the pending issuing CA key, after checking it."""
+        return hierarchy.import_issuing(self, certificate, chain, ctx=ctx, actor=actor)
+
+    def record_issued(
         self,
         session: Session,
         issuer: PkiAuthority,
@@ -252,7 +227,7 @@ class PkiService:
         session.add(row)
         return row
 
-    def _new_serial(self, session: Session) -> int:
+    def new_serial(self, session: Session) -> int:
         # 128 random bits collide with negligible probability; the unique index makes it impossible.
         while True:
             serial = builders.random_serial()
@@ -262,205 +237,9 @@ class PkiService:
             if taken is None:
                 return serial
 
-    def _ca_name(self, label: str) -> x509.Name:
-        org = self.settings.pki_organization
-        return builders.build_name(
-            common_name=f"{org} {label}", organization=org, country=self.settings.pki_country
-        )
-
-    def _create_root(
-        self, session: Session, algorithm: KeyAlgorithm, now: datetime, ctx: RequestContext, actor: Actor
-    ) -> PkiAuthority:
-        key = self.keys.generate(session, purpose=ROOT, algorithm=algorithm)
-        spki = asn1_keys.PublicKeyInfo.load(key.public_key_der())
-        name = self._ca_name("Root CA")
-        # RFC 5280 section 4.2.1.1: AKI may be omitted in a self-signed certificate; we include it
-        # (= the SKI) because some validators use it to pick the trust anchor.
-        cert = builders.build_certificate(
-            issuer_key=key,
-            issuer_name=name,
-            issuer_key_id=builders.key_identifier(spki),
-            subject=name,
-            subject_spki=spki,
-            serial=self._new_serial(session),
-            not_before=now - BACKDATE,
-            not_after=now + ROOT_VALIDITY,
-            profile=CertificateProfile(is_ca=True, key_usage=frozenset({"key_cert_sign", "crl_sign"})),
-        )
-        row = PkiAuthority(
-            id=new_id(),
-            name=ROOT,
-            role=ROOT,
-            key_id=key.key_id,
-            certificate=cert.dump(),
-            chain_pem="",
-            crl_number=0,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(row)
-        session.flush()
-        self._record(session, row, cert, "ca")
-        self._audit(session, ctx, actor, "pki.ca.created", serial_hex(cert.serial_number), role=ROOT)
-        return row
-
-    def _issuing_profile(self) -> CertificateProfile:
-        return CertificateProfile(
-            is_ca=True,
-            path_length=0,
-            key_usage=frozenset({"key_cert_sign", "crl_sign"}),
-            policies=("any_policy",),
-            ca_issuers_url=self.url(f"ca/{ROOT}.crt"),
-            crl_url=self.url(f"crl/{ROOT}.crl"),
-        )
-
-    def _create_issuing(
-        self,
-        session: Session,
-        root: PkiAuthority,
-        algorithm: KeyAlgorithm,
-        now: datetime,
-        ctx: RequestContext,
-        actor: Actor,
-    ) -> PkiAuthority:
-        key = self.keys.generate(session, purpose=ISSUING, algorithm=algorithm)
-        root_key, root_cert = self._signer(session, root)
-        cert = builders.build_certificate(
-            issuer_key=root_key,
-            issuer_name=root_cert.subject,
-            issuer_key_id=root_cert.key_identifier,
-            subject=self._ca_name("Issuing CA"),
-            subject_spki=asn1_keys.PublicKeyInfo.load(key.public_key_der()),
-            serial=self._new_serial(session),
-            not_before=now - BACKDATE,
-            not_after=min(now + ISSUING_VALIDITY, root_cert.not_valid_after),
-            profile=self._issuing_profile(),
-        )
-        row = PkiAuthority(
-            id=new_id(),
-            name=ISSUING,
-            role=ISSUING,
-            key_id=key.key_id,
-            certificate=cert.dump(),
-            chain_pem=builders.to_pem("CERTIFICATE", root.certificate).decode(),
-            crl_number=0,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(row)
-        session.flush()
-        self._record(session, root, cert, "ca")
-        self._audit(session, ctx, actor, "pki.ca.created", serial_hex(cert.serial_number), role=ISSUING)
-        return row
-
-    def _leaf_profile(self, role: str) -> tuple[x509.Name, CertificateProfile, timedelta]:
-        org = self.settings.pki_organization
-        if role == TSA:
-            # RFC 3161 section 2.3: exactly one EKU, id-kp-timeStamping, and the extension critical.
-            profile = CertificateProfile(
-                key_usage=frozenset({"digital_signature", "non_repudiation"}),
-                extended_key_usage=("time_stamping",),
-                eku_critical=True,
-                policies=(TSA_POLICY_OID,),
-                ocsp_url=self.url("ocsp"),
-                ca_issuers_url=self.url(f"ca/{ISSUING}.crt"),
-                crl_url=self.url(f"crl/{ISSUING}.crl"),
-            )
-            label, validity = "Time Stamping Authority", TSA_VALIDITY
-        else:
-            # RFC 6960 section 4.2.2.2: delegated responder, EKU id-kp-OCSPSigning; 4.2.2.2.1 nocheck.
-            profile = CertificateProfile(
-                key_usage=frozenset({"digital_signature"}),
-                extended_key_usage=("ocsp_signing",),
-                policies=(CA_POLICY_OID,),
-                ocsp_no_check=True,
-                ca_issuers_url=self.url(f"ca/{ISSUING}.crt"),
-            )
-            label, validity = "OCSP Responder", OCSP_VALIDITY
-        name = builders.build_name(
-            common_name=f"{org} {label}", organization=org, country=self.settings.pki_country
-        )
-        return name, profile, validity
-
-    def _issue_leaf_cert(
-        self, session: Session, role: str, issuing: PkiAuthority, key: SigningKey, now: datetime
-    ) -> x509.Certificate:
-        issuer_key, issuer_cert = self._signer(session, issuing)
-        name, profile, validity = self._leaf_profile(role)
-        return builders.build_certificate(
-            issuer_key=issuer_key,
-            issuer_name=issuer_cert.subject,
-            issuer_key_id=issuer_cert.key_identifier,
-            subject=name,
-            subject_spki=asn1_keys.PublicKeyInfo.load(key.public_key_der()),
-            serial=self._new_serial(session),
-            not_before=now - BACKDATE,
-            not_after=min(now + validity, issuer_cert.not_valid_after),
-            profile=profile,
-        )
-
-    def _create_leaf_authority(
-        self,
-        session: Session,
-        role: str,
-        issuing: PkiAuthority,
-        algorithm: KeyAlgorithm,
-        now: datetime,
-        ctx: RequestContext,
-        actor: Actor,
-    ) -> PkiAuthority:
-        key = self.keys.generate(session, purpose=role, algorithm=algorithm)
-        cert = self._issue_leaf_cert(session, role, issuing, key, now)
-        row = PkiAuthority(
-            id=new_id(),
-            name=role,
-            role=role,
-            key_id=key.key_id,
-            certificate=cert.dump(),
-            chain_pem=_chain_pem(self.chain_of(issuing)),
-            crl_number=0,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(row)
-        session.flush()
-        self._record(session, issuing, cert, role)
-        self._audit(session, ctx, actor, "pki.certificate.issued", serial_hex(cert.serial_number), kind=role)
-        return row
-
-    def _reissue_leaf_authority(
-        self,
-        session: Session,
-        row: PkiAuthority,
-        issuing: PkiAuthority,
-        now: datetime,
-        ctx: RequestContext,
-        actor: Actor,
-        *,
-        new_key: bool = False,
-    ) -> None:
-        old_serial = serial_hex(x509.Certificate.load(row.certificate).serial_number)
-        key = (
-            self.keys.generate(
-                session, purpose=row.role, algorithm=self.keys.load(session, row.key_id).algorithm
-            )
-            if new_key
-            else self.keys.load(session, row.key_id)
-        )
-        cert = self._issue_leaf_cert(session, row.role, issuing, key, now)
-        row.key_id = key.key_id
-        row.certificate = cert.dump()
-        row.chain_pem = _chain_pem(self.chain_of(issuing))
-        row.updated_at = now
-        old = session.scalars(select(IssuedCertificate).where(IssuedCertificate.serial == old_serial)).first()
-        self._record(session, issuing, cert, row.role, replaces_id=old.id if old else None)
-        self._audit(
-            session, ctx, actor, "pki.certificate.issued", serial_hex(cert.serial_number), kind=row.role
-        )
-
     def certificate_der(self, name: str) -> bytes:
         """The current certificate of authority ``name`` (root, issuing; tsa and ocsp too), DER."""
-        with self._tx() as session:
+        with self.tx() as session:
             return self.authority(session, name).certificate
 
     def export_root(self) -> bytes:
@@ -469,19 +248,19 @@ class PkiService:
 
     def export_chain(self) -> bytes:
         """The issuing CA certificate and every issuer above it (root last), PEM."""
-        with self._tx() as session:
+        with self.tx() as session:
             chain = self.chain_of(self.authority(session, ISSUING))
-        return _chain_pem(chain).encode()
+        return chain_pem(chain).encode()
 
     def tsa_identity(self) -> tuple[SigningKey, list[x509.Certificate]]:
         """The TSA's signing key and its chain: TSA certificate first, then issuing CA, root last."""
-        with self._tx() as session:
+        with self.tx() as session:
             row = self.authority(session, TSA)
             return self.keys.load(session, row.key_id), self.chain_of(row)
 
     def ocsp_identity(self) -> tuple[SigningKey, x509.Certificate, PkiAuthority]:
         """The delegated OCSP responder's key and certificate, and the issuing CA it answers for."""
-        with self._tx() as session:
+        with self.tx() as session:
             row = self.authority(session, OCSP)
             issuing = self.authority(session, ISSUING)
             session.expunge(issuing)
@@ -491,7 +270,7 @@ class PkiService:
 
     def pseudonym(self, id_type: str, id_number: str) -> str:
         """The pseudonymous subject serialNumber for an individual (see :func:`derive_pseudonym`)."""
-        with self._tx() as session:
+        with self.tx() as session:
             platform_key = self.keys.secret(session, PSEUDONYM_PURPOSE)
         return derive_pseudonym(platform_key, id_type, id_number)
 
@@ -526,7 +305,7 @@ class PkiService:
         replaces: IssuedCertificate | None,
     ) -> tuple[IssuedCertificate, x509.Certificate, list[x509.Certificate]]:
         issuing = self.authority(session, ISSUING)
-        issuer_key, issuer_cert = self._signer(session, issuing)
+        issuer_key, issuer_cert = self.signer(session, issuing)
         now = self.clock.now()
         days = validity_days or self.settings.pki_ee_validity_days
         if not 1 <= days <= 3650:
@@ -541,12 +320,12 @@ class PkiService:
             issuer_key_id=issuer_cert.key_identifier,
             subject=self._subject_for(identity),
             subject_spki=spki,
-            serial=self._new_serial(session),
+            serial=self.new_serial(session),
             not_before=now - BACKDATE,
             not_after=not_after,
             profile=self._ee_profile(identity),
         )
-        row = self._record(
+        row = self.record_issued(
             session,
             issuing,
             cert,
@@ -579,9 +358,9 @@ class PkiService:
             if csr_der is not None
             else builders.check_public_key(public_key_der or b"")
         )
-        with self._tx() as session:
+        with self.tx() as session:
             row, cert, chain = self._issue_ee(session, identity, spki, validity_days, None)
-            self._audit(
+            self.audit_event(
                 session,
                 ctx or RequestContext.cli(),
                 actor or Actor.system(),
@@ -612,7 +391,7 @@ class PkiService:
         actor: Actor | None = None,
     ) -> IssuedInfo:
         """A new certificate for the same identity and the same key; the old one stays valid to expiry."""
-        with self._tx() as session:
+        with self.tx() as session:
             old = self._ee_row(session, serial, lock=True)
             if old.kind != "end_entity" or old.identity is None:
                 raise InvalidState("only end-entity certificates are renewed here")
@@ -621,7 +400,7 @@ class PkiService:
             identity = SubjectIdentity.from_json(json.loads(old.identity))
             spki = x509.Certificate.load(old.certificate).public_key
             row, cert, chain = self._issue_ee(session, identity, spki, validity_days, old)
-            self._audit(
+            self.audit_event(
                 session,
                 ctx or RequestContext.cli(),
                 actor or Actor.system(),
@@ -652,7 +431,7 @@ class PkiService:
         ctx, actor = ctx or RequestContext.cli(), actor or Actor.system()
         from sealpact.pki.status import regenerate_crl
 
-        with self._tx() as session:
+        with self.tx() as session:
             old = self._ee_row(session, serial, lock=True)
             if old.kind != "end_entity" or old.identity is None:
                 raise InvalidState("only end-entity certificates are re-keyed here")
@@ -662,8 +441,8 @@ class PkiService:
                 raise InvalidRequest("re-key needs a new key; use renewal to keep the same key")
             identity = SubjectIdentity.from_json(json.loads(old.identity))
             row, cert, chain = self._issue_ee(session, identity, spki, validity_days, old)
-            self._audit(session, ctx, actor, "pki.certificate.rekeyed", row.serial, replaces=old.serial)
-            self._mark_revoked(session, old, "superseded", ctx, actor)
+            self.audit_event(session, ctx, actor, "pki.certificate.rekeyed", row.serial, replaces=old.serial)
+            self.mark_revoked(session, old, "superseded", ctx, actor)
             regenerate_crl(self, session, self._issuer_of(session, old))
         return IssuedInfo(row.serial, cert, chain, row.not_before, row.not_after)
 
@@ -672,13 +451,13 @@ class PkiService:
         assert issuer is not None
         return issuer
 
-    def _mark_revoked(
+    def mark_revoked(
         self, session: Session, row: IssuedCertificate, reason: str, ctx: RequestContext, actor: Actor
     ) -> None:
         row.status = "on_hold" if reason == "certificate_hold" else "revoked"
         row.revoked_at = self.clock.now()
         row.revocation_reason = reason
-        self._audit(session, ctx, actor, "pki.certificate.revoked", row.serial, reason_code=reason)
+        self.audit_event(session, ctx, actor, "pki.certificate.revoked", row.serial, reason_code=reason)
 
     def revoke(
         self,
@@ -695,7 +474,7 @@ class PkiService:
             )
         from sealpact.pki.status import regenerate_crl
 
-        with self._tx() as session:
+        with self.tx() as session:
             row = self._ee_row(session, serial, lock=True)
             if row.status == "revoked":
                 raise InvalidState("the certificate is already revoked")
@@ -703,7 +482,7 @@ class PkiService:
                 raise InvalidState("the certificate is already on hold")
             if row.kind == "ca" and x509.Certificate.load(row.certificate).self_signed != "no":
                 raise InvalidState("the root certificate cannot be revoked; remove it from trust stores")
-            self._mark_revoked(session, row, reason, ctx or RequestContext.cli(), actor or Actor.system())
+            self.mark_revoked(session, row, reason, ctx or RequestContext.cli(), actor or Actor.system())
             regenerate_crl(self, session, self._issuer_of(session, row))
             return _record_of(row)
 
@@ -717,12 +496,12 @@ class PkiService:
         """
         from sealpact.pki.status import regenerate_crl
 
-        with self._tx() as session:
+        with self.tx() as session:
             row = self._ee_row(session, serial, lock=True)
             if row.status != "on_hold":
                 raise InvalidState("the certificate is not on hold")
             row.status, row.revoked_at, row.revocation_reason = "good", None, None
-            self._audit(
+            self.audit_event(
                 session,
                 ctx or RequestContext.cli(),
                 actor or Actor.system(),
@@ -734,7 +513,7 @@ class PkiService:
             return _record_of(row)
 
     def get_certificate(self, serial: str) -> CertificateRecord:
-        with self._tx() as session:
+        with self.tx() as session:
             return _record_of(self._ee_row(session, serial))
 
     # -- CRL and OCSP (see sealpact.pki.status) --------------------------------------------------------
@@ -755,106 +534,6 @@ class PkiService:
 
         return answer_ocsp(self, request_der)
 
-    # -- issuing CA under an external CA ---------------------------------------------------------------
-
-    def issuing_csr(self, *, algorithm: KeyAlgorithm | None = None) -> bytes:
-        """A PKCS#10 request (PEM) for a new issuing CA key, to be signed by an external CA.
-
-        The key is kept pending until :meth:`import_issuing` installs the signed certificate; asking again
-        returns a request for the same pending key.
-        """
-        with self._tx() as session:
-            issuing = self.authority(session, ISSUING, lock=True)
-            if issuing.pending_key_id is None:
-                current = self.keys.load(session, issuing.key_id)
-                key = self.keys.generate(session, purpose=ISSUING, algorithm=algorithm or current.algorithm)
-                issuing.pending_key_id = key.key_id
-            else:
-                key = self.keys.load(session, issuing.pending_key_id)
-            subject = x509.Certificate.load(issuing.certificate).subject
-            request = builders.build_csr(key=key, subject=subject)
-        return builders.to_pem("CERTIFICATE REQUEST", request.dump())
-
-    def import_issuing(
-        self,
-        certificate: bytes,
-        chain: bytes,
-        *,
-        ctx: RequestContext | None = None,
-        actor: Actor | None = None,
-    ) -> list[str]:
-        """Install the external CA's certificate for the pending issuing key, after checking it.
-
-        Checks: the certificate is for the pending key; it is a CA certificate allowed to sign
-        certificates and CRLs; it is valid now; each link of ``chain`` (nearest issuer first) signed the
-        one below and is a CA; the chain ends in a self-signed certificate. Then the TSA and OCSP
-        certificates are re-issued under the new issuing CA. Refused once end-entity certificates exist
-        under the current issuing CA (they would be orphaned).
-        """
-        ctx, actor = ctx or RequestContext.cli(), actor or Actor.system()
-        cert = builders.load_certificate(certificate)
-        parents = builders.load_certificates(chain)
-        if not parents:
-            raise ImportRejected("the chain of the external CA is empty")
-        now = self.clock.now()
-        with self._tx() as session:
-            issuing = self.authority(session, ISSUING, lock=True)
-            if issuing.pending_key_id is None:
-                raise InvalidState("no pending issuing CA key: run `sealpact ca csr` first")
-            pending = self.keys.load(session, issuing.pending_key_id)
-            _check_external_chain(cert, parents, pending.public_key_der(), now)
-            used = session.scalar(
-                select(IssuedCertificate.id).where(
-                    IssuedCertificate.issuer_id == issuing.id, IssuedCertificate.kind == "end_entity"
-                )
-            )
-            if used is not None:
-                raise InvalidState(
-                    "end-entity certificates exist under the current issuing CA; cannot replace it"
-                )
-            old_cert = x509.Certificate.load(issuing.certificate)
-            old_row = session.scalars(
-                select(IssuedCertificate).where(
-                    IssuedCertificate.serial == serial_hex(old_cert.serial_number)
-                )
-            ).first()
-            if old_row is not None and old_row.status == "good":
-                self._mark_revoked(session, old_row, "superseded", ctx, actor)
-            for row in session.scalars(
-                select(IssuedCertificate).where(
-                    IssuedCertificate.issuer_id == issuing.id, IssuedCertificate.status == "good"
-                )
-            ):
-                self._mark_revoked(session, row, "superseded", ctx, actor)
-            issuing.key_id, issuing.pending_key_id = pending.key_id, None
-            issuing.certificate = cert.dump()
-            issuing.chain_pem = _chain_pem(parents)
-            issuing.updated_at = now
-            session.flush()
-            self._audit(
-                session,
-                ctx,
-                actor,
-                "pki.ca.imported",
-                serial_hex(cert.serial_number),
-                role=ISSUING,
-                issuer=cert.issuer.human_friendly[:200],
-            )
-            for role in (TSA, OCSP):
-                self._reissue_leaf_authority(
-                    session, self.authority(session, role, lock=True), issuing, now, ctx, actor, new_key=False
-                )
-            root = self.authority(session, ROOT, lock=True)
-            from sealpact.pki.status import regenerate_crl
-
-            regenerate_crl(self, session, issuing)
-            regenerate_crl(self, session, root)
-        return [ISSUING, TSA, OCSP]
-
-
-def _chain_pem(chain: list[x509.Certificate]) -> str:
-    return "".join(builders.to_pem("CERTIFICATE", c.dump()).decode() for c in chain)
-
 
 def _record_of(row: IssuedCertificate) -> CertificateRecord:
     return CertificateRecord(
@@ -867,40 +546,6 @@ def _record_of(row: IssuedCertificate) -> CertificateRecord:
         not_after=row.not_after,
         der=row.certificate,
     )
-
-
-def _is_ca(cert: x509.Certificate, *, sign_crl: bool) -> bool:
-    bc = cert.basic_constraints_value
-    usage = cert.key_usage_value
-    if bc is None or not bc["ca"].native:
-        return False
-    if usage is None:
-        return True  # RFC 5280 section 4.2.1.3: no keyUsage extension means no restriction
-    needed = {"key_cert_sign", "crl_sign"} if sign_crl else {"key_cert_sign"}
-    return needed <= set(usage.native)
-
-
-def _check_external_chain(
-    cert: x509.Certificate, parents: list[x509.Certificate], pending_spki: bytes, now: datetime
-) -> None:
-    if cert.public_key.dump() != asn1_keys.PublicKeyInfo.load(pending_spki).dump():
-        raise ImportRejected("the certificate is not for the pending issuing CA key")
-    if not _is_ca(cert, sign_crl=True):
-        raise ImportRejected("the certificate is not a CA certificate allowed to sign certificates and CRLs")
-    links = [cert, *parents]
-    for child in links:
-        if not child.not_valid_before <= now <= child.not_valid_after:
-            raise ImportRejected("a certificate in the chain is not valid now")
-    for child, parent in itertools.pairwise(links):
-        if child.issuer != parent.subject or not _is_ca(parent, sign_crl=False):
-            raise ImportRejected("the chain is not in order (nearest issuer first) or a link is not a CA")
-        if not builders.certificate_signed_by(child, parent.public_key.dump()):
-            raise ImportRejected("a signature in the chain does not verify")
-    anchor = links[-1]
-    if anchor.issuer != anchor.subject or not builders.certificate_signed_by(
-        anchor, anchor.public_key.dump()
-    ):
-        raise ImportRejected("the chain must end with the external root (a self-signed certificate)")
 
 
 def _open_configured_token(runtime: Runtime) -> HsmToken:

@@ -100,7 +100,7 @@ def current_crl(service: PkiService, name: str) -> CrlDocument:
             raise UnknownAuthority(f"{name!r} does not publish a CRL")
         if not _stale(row, service.clock.now()):
             return _document(row)
-    with service._tx() as session:
+    with service.tx() as session:
         row = service.authority(session, name, lock=True)
         if _stale(row, service.clock.now()):  # another request may have refreshed it meanwhile
             return regenerate_crl(service, session, row)
@@ -110,7 +110,7 @@ def current_crl(service: PkiService, name: str) -> CrlDocument:
 def refresh_crls(service: PkiService, *, force: bool = False) -> list[str]:
     refreshed = []
     for name in CA_ROLES:
-        with service._tx() as session:
+        with service.tx() as session:
             row = service.authority(session, name, lock=True)
             if force or _stale(row, service.clock.now()):
                 regenerate_crl(service, session, row)
@@ -120,7 +120,7 @@ def refresh_crls(service: PkiService, *, force: bool = False) -> list[str]:
 
 def ensure_crls(service: PkiService) -> None:
     for name in CA_ROLES:
-        with service._tx() as session:
+        with service.tx() as session:
             row = service.authority(session, name, lock=True)
             if row.crl is None:
                 regenerate_crl(service, session, row)

@@ -10,7 +10,7 @@ from sealpact.db import ensure_migrated
 from sealpact.runtime import Runtime
 from sealpact.web.errors import install_error_handlers
 from sealpact.web.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
-from sealpact.web.routes import accounts, health
+from sealpact.web.routes import accounts, health, pki
 
 # Paths that accept file uploads get the upload limit; every other body gets the small JSON limit.
 UPLOAD_PREFIXES: tuple[str, ...] = ("/api/v1/files",)
@@ -33,6 +33,7 @@ def create_app(runtime: Runtime | None = None, *, check_migrations: bool = True)
     install_error_handlers(app)
 
     app.include_router(health.router)
+    app.include_router(pki.router)
     app.include_router(accounts.router)
 
     def limit_for(path: str) -> int:
