@@ -28,6 +28,9 @@ MODULE_CANDIDATES = (
     "/usr/local/lib/softhsm/libsofthsm2.so",
 )
 TOKEN_LABEL = "sealpact-test"
+# Extra tokens initialised with the first: SoftHSM only sees tokens that exist when it is initialised,
+# so tests that need a second, untouched token (e.g. "no key on the token yet") take one of these.
+SPARE_TOKEN_LABELS = ("sealpact-spare-1", "sealpact-spare-2", "sealpact-spare-3")
 USER_PIN = "1234-user"
 SO_PIN = "5678-so"
 
@@ -40,6 +43,7 @@ class SoftHSM:
     so_pin: str
     conf: Path  # the softhsm2.conf naming the temporary token directory
     env: dict[str, str] = field(default_factory=dict)  # {"SOFTHSM2_CONF": ...} for subprocesses
+    spare_tokens: tuple[str, ...] = ()  # labels of further initialised tokens (same PINs)
 
     def init_token(self, label: str) -> None:
         """Initialise another token in the same directory (visible to new processes only)."""
@@ -92,9 +96,16 @@ def make_softhsm(directory: Path) -> SoftHSM:
     )
     env = {"SOFTHSM2_CONF": str(conf)}
     hsm = SoftHSM(
-        module=module, token_label=TOKEN_LABEL, user_pin=USER_PIN, so_pin=SO_PIN, conf=conf, env=env
+        module=module,
+        token_label=TOKEN_LABEL,
+        user_pin=USER_PIN,
+        so_pin=SO_PIN,
+        conf=conf,
+        env=env,
+        spare_tokens=SPARE_TOKEN_LABELS,
     )
-    hsm.init_token(TOKEN_LABEL)
+    for label in (TOKEN_LABEL, *SPARE_TOKEN_LABELS):
+        hsm.init_token(label)
     return hsm
 
 
