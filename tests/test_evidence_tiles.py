@@ -15,6 +15,7 @@ from sealpact.evidence.merkle import (
     inclusion_proof,
     leaf_hash,
     root_at,
+    root_from_leaf_hashes,
     verify_consistency,
     verify_inclusion,
 )
@@ -23,6 +24,7 @@ from sealpact.evidence.tiles import (
     MemoryTileStore,
     Tile,
     TileHashReader,
+    build_tiles,
     decode_entry_bundle,
     encode_entry_bundle,
     encode_index,
@@ -308,3 +310,16 @@ def test_entry_bundle_hashes_match_level0_tile() -> None:
     bundle = encode_entry_bundle(entries[ref.start : ref.end])
     hashes = [leaf_hash(e) for e in decode_entry_bundle(bundle, ref.width)]
     assert b"".join(hashes) == store.read_tiles([ref.level0_tile()])[0]
+
+
+def test_build_tiles_follows_the_spec_formula_for_70000_leaves() -> None:
+    # tlog-tiles: hash i of tile n at level l is MTH(D[(n*256 + i) * 256**l : (n*256 + i + 1) * 256**l]).
+    leaves = _leaves(70_000)
+    tiles = build_tiles(leaves)
+    assert sorted(tiles) == sorted(tiles_for_size(70_000))
+    for tile in [Tile(0, 0), Tile(0, 273, 112), Tile(1, 0), Tile(1, 1, 17), Tile(2, 0, 1)]:
+        hashes = split_tile(tile, tiles[tile])
+        span = 256**tile.level
+        for i in sorted({0, 1, tile.width // 2, tile.width - 1} & set(range(tile.width))):
+            lo = (tile.index * 256 + i) * span
+            assert hashes[i] == root_from_leaf_hashes(leaves[lo : lo + span])

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sealpact.evidence.errors import MalformedTileError, MissingNodeError, TreeRangeError
-from sealpact.evidence.merkle import HASH_SIZE, HashReader, NodeAddress, node_hash
+from sealpact.evidence.merkle import HASH_SIZE, HashReader, MemoryHashStore, NodeAddress, node_hash
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
@@ -237,6 +237,17 @@ def tile_contents(tiles: Sequence[Tile], reader: HashReader) -> list[bytes]:
         out.append(b"".join(hashes[pos : pos + t.width]))
         pos += t.width
     return out
+
+
+def build_tiles(leaf_hashes: Sequence[bytes]) -> dict[Tile, bytes]:
+    """Every tile (full and partial) of the tree of ``leaf_hashes``, computed from scratch.
+
+    Holds all perfect nodes in memory (about two hashes per leaf): for tools, tests and rebuilding a
+    log from its entries; the service writes :func:`new_tiles` incrementally instead.
+    """
+    store = MemoryHashStore.from_leaf_hashes(leaf_hashes)
+    tiles = tiles_for_size(len(leaf_hashes))
+    return dict(zip(tiles, tile_contents(tiles, store), strict=True))
 
 
 def split_tile(tile: Tile, data: bytes) -> list[bytes]:
