@@ -77,6 +77,7 @@ class S3BlobStore:
             raise ValueError("S3 multipart parts must be at least 5 MiB")
         self.location = location
         self.part_size = part_size
+        self.region = region
         config = Config(
             # Path-style addressing for self-hosted endpoints (no wildcard DNS for bucket subdomains).
             s3={"addressing_style": "path" if location.endpoint else "auto"},
@@ -199,7 +200,13 @@ class S3BlobStore:
             if not create:
                 raise
         try:
-            self._client.create_bucket(Bucket=self.location.bucket)
+            if self.region and self.region != "us-east-1":  # AWS wants the region named explicitly
+                self._client.create_bucket(
+                    Bucket=self.location.bucket,
+                    CreateBucketConfiguration={"LocationConstraint": self.region},  # type: ignore[typeddict-item]
+                )
+            else:
+                self._client.create_bucket(Bucket=self.location.bucket)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
