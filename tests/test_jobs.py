@@ -96,7 +96,7 @@ def test_job_enqueued_only_after_commit(queued_runtime: Runtime, tmp_path: Path)
     with EmbeddedWorker(jobs, workers=1):
         wait_until(lambda: len(read_log(log)) == 1)
     assert read_log(log)[0]["event"] == "ran:a"
-    assert jobs.pending_count() == 0
+    assert "testing.record" not in jobs.pending_names()  # (a periodic sweep may be waiting)
 
 
 def test_job_dropped_on_rollback(queued_runtime: Runtime, tmp_path: Path) -> None:

@@ -94,14 +94,14 @@ def test_job_survives_worker_restart_mid_job(setup: tuple[Runtime, Workers], tmp
     log, gate = tmp_path / "job.jsonl", tmp_path / "gate"
     # Enqueued while no worker runs: it waits in the SQLite file.
     job_id = rt.jobs.enqueue("testing.gated", log=str(log), gate=str(gate))
-    assert rt.jobs.pending_count() == 1
+    assert rt.jobs.pending_names() == ["testing.gated"]
 
     first = workers.start()
     wait_until(lambda: [r["event"] for r in read_log(log)] == ["start"])
-    assert rt.jobs.pending_count() == 0  # taken by the worker
+    assert "testing.gated" not in rt.jobs.pending_names()  # taken by the worker
     # SIGTERM mid-job: the worker waits --shutdown-timeout for it, then puts it back and exits.
     assert workers.stop(first) == 0
-    assert rt.jobs.pending_count() == 1
+    assert "testing.gated" in rt.jobs.pending_names()
 
     second = workers.start()
     wait_until(lambda: [r["event"] for r in read_log(log)] == ["start", "start"])
@@ -113,7 +113,7 @@ def test_job_survives_worker_restart_mid_job(setup: tuple[Runtime, Workers], tmp
     assert [r["event"] for r in records] == ["start", "start", "done"]
     assert {r["job"] for r in records} == {job_id}
     assert records[0]["pid"] == first.pid and records[2]["pid"] == second.pid
-    assert rt.jobs.pending_count() == 0
+    assert "testing.gated" not in rt.jobs.pending_names()
     output = (tmp_path / "worker.out").read_text()
     assert "interrupted by shutdown; put back on the queue" in output
 
@@ -135,3 +135,43 @@ def test_worker_refuses_immediate_mode(setup: tuple[Runtime, Workers]) -> None:
     result = subprocess.run([SEALPACT, "worker"], env=env, cwd=REPO, capture_output=True, timeout=60)
     assert result.returncode == 1
     assert b"[queue_not_configured]" in result.stderr
+
+
+def _serve(workers: Workers, *extra: str) -> subprocess.Popen[bytes]:
+    from tests.smtp import free_port
+
+    with open(workers.output, "ab") as out:
+        proc = subprocess.Popen(
+            [SEALPACT, "serve", "--port", str(free_port()), *extra],
+            env=workers.env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    workers.procs.append(proc)
+    return proc
+
+
+def test_serve_runs_an_in_process_worker_and_stops_it(setup: tuple[Runtime, Workers], tmp_path: Path) -> None:
+    rt, workers = setup
+    log = tmp_path / "job.jsonl"
+    rt.jobs.enqueue("testing.record", log=str(log), value="from-serve")
+    server = _serve(workers)
+    wait_until(lambda: len(read_log(log)) == 1, timeout=60)
+    assert read_log(log)[0]["pid"] == server.pid  # run inside the web server process
+    wait_until(lambda: "Application startup complete" in (tmp_path / "worker.out").read_text(), timeout=60)
+    assert workers.stop(server) == 0
+    assert "in-process job worker stopped" in (tmp_path / "worker.out").read_text()
+
+
+def test_serve_without_worker_leaves_jobs_queued(setup: tuple[Runtime, Workers], tmp_path: Path) -> None:
+    rt, workers = setup
+    log = tmp_path / "job.jsonl"
+    rt.jobs.enqueue("testing.record", log=str(log), value="later")
+    server = _serve(workers, "--no-worker")
+    wait_until(lambda: "Application startup complete" in (tmp_path / "worker.out").read_text(), timeout=60)
+    # Without a worker, serve exits as plain uvicorn does: by re-raising SIGTERM after shutdown.
+    assert workers.stop(server) in (0, -signal.SIGTERM)
+    assert read_log(log) == []
+    assert rt.jobs.pending_names() == ["testing.record"]

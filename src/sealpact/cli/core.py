@@ -86,11 +86,10 @@ def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, with_worke
     runtime = runtime_from(ctx)
     app = create_app(runtime)  # fails fast on an unmigrated database
     click.echo(f"sealpact listening on http://{host}:{port}  (public URL {runtime.settings.public_url})")
-    from sealpact.jobs.worker import start_embedded_worker
+    from sealpact.jobs.worker import worker_while_serving
 
     # The embedded (SQLite) queue needs a consumer; with Redis, `sealpact worker` processes run apart.
-    job_worker = start_embedded_worker(runtime, with_worker)
-    try:
+    with worker_while_serving(runtime, with_worker):
         if workers > 1:
             uvicorn.run(
                 "sealpact.web.app:create_app_from_env",
@@ -102,9 +101,6 @@ def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, with_worke
             )
         else:
             uvicorn.run(app, host=host, port=port, log_level="info")
-    finally:
-        if job_worker is not None:
-            job_worker.stop()
 
 
 @click.group("db")

@@ -271,6 +271,12 @@ class JobQueue:
         """Jobs waiting to run now (not counting scheduled retries)."""
         return 0 if self._huey is None else int(self._huey.pending_count())
 
+    def pending_names(self) -> list[str]:
+        """Task names of the jobs waiting to run now, in queue order."""
+        if self._huey is None:
+            return []
+        return [type(task).__name__ for task in self._huey.pending()]
+
     def scheduled_count(self) -> int:
         return 0 if self._huey is None else int(self._huey.scheduled_count())
 

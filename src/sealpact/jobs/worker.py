@@ -13,6 +13,10 @@ status row and a periodic sweep (see ``notify``).
 from __future__ import annotations
 
 import logging
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from huey.consumer import Consumer
@@ -122,3 +126,36 @@ def start_embedded_worker(runtime: Runtime, enabled: bool | None) -> EmbeddedWor
     worker = EmbeddedWorker(runtime.jobs, workers=runtime.settings.jobs_workers)
     worker.start()
     return worker
+
+
+class _ServerStopped(Exception):
+    pass
+
+
+@contextmanager
+def worker_while_serving(runtime: Runtime, enabled: bool | None) -> Iterator[EmbeddedWorker | None]:
+    """Run the in-process worker for as long as the web server inside the block runs.
+
+    uvicorn handles SIGTERM/SIGINT itself, shuts down gracefully and then re-raises the signal
+    with the handlers it found at start; the handlers set here turn that into a normal return, so
+    the worker is stopped (running jobs finish or are put back) before the process exits.
+    """
+    worker = start_embedded_worker(runtime, enabled)
+    if worker is None:
+        yield None
+        return
+
+    def stopped(signum: int, _frame: FrameType | None) -> None:
+        raise _ServerStopped(signum)
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        signal.signal(sig, stopped)
+    try:
+        yield worker
+    except _ServerStopped:
+        log.info("server stopped by signal")
+    finally:
+        worker.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
