@@ -10,6 +10,7 @@ import click
 from sealpact import __version__
 from sealpact.cli import ca as ca_cli
 from sealpact.cli import core
+from sealpact.cli import identity as identity_cli
 from sealpact.cli import jobs as jobs_cli
 from sealpact.cli import users as users_cli
 
@@ -41,6 +42,7 @@ cli.add_command(users_cli.user_group)
 cli.add_command(jobs_cli.worker_cmd)
 cli.add_command(jobs_cli.outbox_cmd)
 cli.add_command(jobs_cli.jobs_group)
+cli.add_command(identity_cli.sandbox_authority_cmd)
 
 
 def main() -> None:
