@@ -41,6 +41,18 @@ class PkiKeyStoreKind(StrEnum):
     PKCS11 = "pkcs11"  # generated and used on the PKCS#11 token (non-extractable)
 
 
+class TsaMode(StrEnum):
+    BUILTIN = "builtin"  # the platform's own RFC 3161 TSA, in-process
+    EXTERNAL = "external"  # tsa_url (then tsa_fallback_url, if configured)
+    EXTERNAL_WITH_BUILTIN_FALLBACK = "external-with-builtin-fallback"  # external first, then built-in
+
+
+class TsaClockCheck(StrEnum):
+    NONE = "none"  # trust the clock as it is
+    MONOTONIC = "monotonic"  # refuse when the clock is behind the last issued genTime
+    SYNCHRONIZED = "synchronized"  # also refuse while the kernel reports the clock unsynchronised
+
+
 class Settings(BaseSettings):
     """Runtime configuration of one sealpact deployment."""
 
@@ -101,6 +113,17 @@ class Settings(BaseSettings):
     pki_crl_validity_hours: int = Field(default=168, ge=1)  # issuing CA CRL nextUpdate - thisUpdate
     pki_root_crl_validity_days: int = Field(default=90, ge=1)
     pki_ocsp_validity_seconds: int = Field(default=3600, ge=60)  # OCSP nextUpdate - thisUpdate
+
+    # Time-stamp authority (RFC 3161). A fallback only ever happens when configured here, and is logged.
+    tsa_mode: TsaMode = TsaMode.BUILTIN
+    tsa_url: str | None = None  # external TSA for the external modes
+    tsa_fallback_url: str | None = None  # optional second external TSA, tried after tsa_url
+    tsa_timeout_seconds: float = Field(default=10.0, gt=0)
+    tsa_clock_check: TsaClockCheck = TsaClockCheck.MONOTONIC  # production: "synchronized" (NTP/chrony)
+    tsa_accuracy_ms: int = Field(default=1000, ge=0, le=60_000)  # TSTInfo accuracy
+    tsa_accepted_policies: list[str] = Field(default_factory=list)  # TSAPolicyIds besides the default
+    tsa_serial_block: int = Field(default=1000, ge=1, le=1_000_000)  # serials reserved per DB round trip
+    tsa_max_request_bytes: int = Field(default=8192, ge=256, le=1 << 20)
 
     # Jobs.
     jobs_workers: int = 2

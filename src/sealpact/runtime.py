@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from sealpact.jobs.queue import JobQueue
     from sealpact.notify.email import Mailer
     from sealpact.pki.service import PkiService
+    from sealpact.pki.tsa_service import TimeStamper, TsaService
     from sealpact.accounts.service import Accounts
     from sealpact.storage.datakeys import DataKeyStore
     from sealpact.storage.fields import FieldCipher
@@ -102,6 +103,20 @@ class Runtime:
         from sealpact.accounts.service import build_accounts
 
         return build_accounts(self)
+
+    @cached_property
+    def tsa(self) -> TsaService:
+        """The built-in RFC 3161 time-stamp authority (its key and certificate come from the platform CA)."""
+        from sealpact.pki.tsa_service import tsa_service_for
+
+        return tsa_service_for(self)
+
+    @cached_property
+    def time_stamper(self) -> TimeStamper:
+        """What signatures are time-stamped with: built-in, external, or an explicitly configured chain."""
+        from sealpact.pki.tsa_service import time_stamper_for
+
+        return time_stamper_for(self)
 
     def health_checks(self) -> dict[str, Callable[[], None]]:
         """Name -> check that raises when that dependency is unusable (served by /healthz)."""
