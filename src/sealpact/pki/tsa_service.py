@@ -525,9 +525,7 @@ def time_stamper_for(runtime: Runtime) -> TimeStamper:
 
 def platform_tsa_identity(runtime: Runtime) -> TsaIdentity:
     """The TSA key and certificate chain of the platform CA hierarchy (the root left out of tokens)."""
-    from sealpact.pki.service import PkiService
-
-    key, chain = PkiService(runtime).tsa_identity()
+    key, chain = runtime.pki.tsa_identity()
     ders = [cert.dump() for cert in chain]
     if len(ders) > 1 and cert_is_self_issued(ders[-1]):
         ders.pop()  # relying parties bring their own trust anchor
