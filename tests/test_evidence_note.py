@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 
 import pytest
 from hypothesis import given, settings
@@ -228,3 +229,23 @@ def test_signature_line_encoding() -> None:
     assert sig.line() == "— n " + base64.b64encode(b"\x01\x02\x03\x04\xff\xff\xff").decode() + "\n"
     with pytest.raises(MalformedNoteError):
         Note(TEXT).format()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=400), st.text(max_size=400)))
+def test_parsing_arbitrary_input_fails_only_with_malformed_note(data: bytes | str) -> None:
+    try:
+        note = parse_note(data)
+    except MalformedNoteError:
+        return
+    # Whatever parses re-formats to the same bytes.
+    raw = data.encode() if isinstance(data, str) else data
+    assert note.format() == raw
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=120))
+def test_parsing_arbitrary_vkeys_fails_only_with_key_format_error(data: str) -> None:
+    for candidate in (data, "PeterNeumann+" + data, PETER_VKEY[:22] + data):
+        with contextlib.suppress(KeyFormatError):
+            VerifierKey.parse(candidate)

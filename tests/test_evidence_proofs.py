@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sealpact.clock import FrozenClock
 from sealpact.evidence.checkpoint import Checkpoint, CosignatureV1Signer, cosign
@@ -195,3 +197,14 @@ def test_rekor_v2_entry_as_a_tlog_proof() -> None:
     body = base64.b64decode(entry["canonicalizedBody"])
     verified = verify_tlog_proof(proof.format(), log_verifiers=[verifier], origin=origin, entry=body)
     assert verified.index == 645 and verified.checkpoint.size == 646
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.integers(0, len(GOOD)))
+def test_parsing_arbitrary_input_fails_only_with_malformed_proof(junk: bytes, at: int) -> None:
+    for data in (junk, GOOD[:at] + junk, GOOD[:at] + junk + GOOD[at:]):
+        try:
+            parsed = parse_tlog_proof(data)
+        except MalformedProofError:
+            continue
+        assert parsed.format() == data

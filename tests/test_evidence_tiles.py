@@ -323,3 +323,24 @@ def test_build_tiles_follows_the_spec_formula_for_70000_leaves() -> None:
         for i in sorted({0, 1, tile.width // 2, tile.width - 1} & set(range(tile.width))):
             lo = (tile.index * 256 + i) * span
             assert hashes[i] == root_from_leaf_hashes(leaves[lo : lo + span])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="tilentrx0123456789/.p-", max_size=40))
+def test_parsing_arbitrary_paths_fails_only_with_malformed_tile(path: str) -> None:
+    for parse in (parse_tile_path, parse_entries_path):
+        try:
+            parsed = parse(path)
+        except MalformedTileError:
+            continue
+        assert parsed.path() == path
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_decoding_arbitrary_bundles_fails_only_with_malformed_tile(data: bytes) -> None:
+    try:
+        entries = decode_entry_bundle(data)
+    except MalformedTileError:
+        return
+    assert encode_entry_bundle(entries) == data

@@ -172,7 +172,10 @@ class CosignatureV1Verifier:
             raise KeyFormatError("an Ed25519 public key is 32 bytes")
         self._name = name
         self._public_key = public_key
-        self._key = Ed25519PublicKey.from_public_bytes(public_key)
+        try:
+            self._key = Ed25519PublicKey.from_public_bytes(public_key)
+        except ValueError:
+            raise KeyFormatError("not a valid Ed25519 public key") from None
         # tlog-cosignature "Format": SHA-256(<name> || "\n" || 0x04 || 32-byte public key)[:4].
         self._key_id = key_id(name, SIG_TYPE_COSIGNATURE_V1, public_key)
 

@@ -168,7 +168,10 @@ class Ed25519Verifier:
             raise KeyFormatError("an Ed25519 public key is 32 bytes")
         self._name = name
         self._public_key = public_key
-        self._key = Ed25519PublicKey.from_public_bytes(public_key)
+        try:
+            self._key = Ed25519PublicKey.from_public_bytes(public_key)
+        except ValueError:
+            raise KeyFormatError("not a valid Ed25519 public key") from None
         self._key_id = key_id(name, self.signature_type, public_key)
 
     @classmethod
