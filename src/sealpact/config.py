@@ -93,6 +93,23 @@ class Settings(BaseSettings):
     login_window_seconds: int = 900
     login_lockout_seconds: int = 900
 
+    # Real-name verification (sealpact.identity). "sandbox": the sandbox authority (embedded in the app
+    # at /sandbox-authority unless identity_provider_url names a separate one); "contract": a gateway
+    # speaking the sealpact provider contract; "tencent": Tencent Cloud FaceID for persons.
+    identity_provider: str = "sandbox"
+    identity_provider_url: str | None = None
+    identity_provider_key_id: str = "sealpact"
+    identity_provider_secret: SecretStr | None = None  # HMAC secret shared with the provider
+    identity_allow_sandbox_in_production: bool = False
+    identity_timeout_seconds: float = Field(default=10.0, gt=0)
+    identity_retries: int = Field(default=2, ge=0, le=5)  # transient failures only
+    identity_face_threshold: float = Field(default=80.0, ge=0, le=100)  # minimum similarity and liveness
+    tencent_secret_id: str | None = None
+    tencent_secret_key: SecretStr | None = None
+    tencent_region: str = "ap-guangzhou"
+    tencent_endpoint: str = "https://faceid.tencentcloudapi.com"
+    tencent_face_rule_id: str | None = None
+
     # Email.
     email_mode: EmailMode = EmailMode.OUTBOX
     mail_from: str = "sealpact <no-reply@localhost>"

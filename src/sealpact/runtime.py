@@ -19,6 +19,7 @@ from sealpact.db import make_engine, make_session_factory
 from sealpact.storage.keys import KeyProvider
 
 if TYPE_CHECKING:
+    from sealpact.identity.service import IdentityService
     from sealpact.jobs.queue import JobQueue
     from sealpact.notify.email import Mailer
     from sealpact.pki.service import PkiService
@@ -117,6 +118,13 @@ class Runtime:
         from sealpact.pki.tsa_service import time_stamper_for
 
         return time_stamper_for(self)
+
+    @cached_property
+    def identity(self) -> IdentityService:
+        """Real-name verification (providers from settings; the sandbox is refused in production)."""
+        from sealpact.identity.wiring import build_identity
+
+        return build_identity(self)
 
     def health_checks(self) -> dict[str, Callable[[], None]]:
         """Name -> check that raises when that dependency is unusable (served by /healthz)."""
