@@ -423,6 +423,8 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
         # against refuses it so that callers handle the empty old tree explicitly.
         raise ConsistencyProofError("a consistency proof from the empty tree is meaningless")
     if size1 == size2:
+        # The roots are compared as opaque bytes, lengths unchecked, as the reference verifier does (its
+        # vector "sizes are equal (one) and proof is empty" has 12-byte roots and must pass).
         if proof:
             raise ConsistencyProofError("sizes are equal but the proof is not empty")
         if not hmac.compare_digest(root1, root2):
