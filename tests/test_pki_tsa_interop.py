@@ -250,3 +250,29 @@ def test_requested_policy_must_be_offered(env: Env) -> None:
         response = client.post("/pki/tsa", content=body, headers={"Content-Type": CONTENT_TYPE_QUERY})
         assert status_of(response.content)[0] == expected
     assert der_oid(env.runtime.tsa.policy.default_policy)
+
+
+def test_platform_tsa_from_the_ca_hierarchy(runtime: Runtime, tmp_path: Path) -> None:
+    """The built-in TSA wired to the platform CA: `openssl ts -verify` against the exported root."""
+    runtime.pki.ensure_hierarchy()
+    (tmp_path / "root.pem").write_bytes(runtime.pki.export_root())
+    data = tmp_path / "document"
+    data.write_bytes(b"platform time-stamp")
+    query = tmp_path / "q.tsq"
+    openssl("ts", "-query", "-data", data, "-sha256", "-cert", "-out", query)
+    client = TestClient(create_app(runtime))
+    response = client.post(
+        "/pki/tsa", content=query.read_bytes(), headers={"Content-Type": CONTENT_TYPE_QUERY}
+    )
+    assert response.status_code == 200
+    reply = tmp_path / "r.tsr"
+    reply.write_bytes(response.content)
+    # The token carries the TSA and issuing CA certificates, never the root (relying parties bring it).
+    token = cms.ContentInfo.load(core.Sequence.load(response.content)[1].dump())
+    assert len(token["content"]["certificates"]) == 2
+    verified = openssl("ts", "-verify", "-data", data, "-in", reply, "-CAfile", tmp_path / "root.pem")
+    assert "Verification: OK" in verified.stdout
+
+    # The configured time-stamper (built-in by default) serves the signing engine the same way.
+    stamped = runtime.time_stamper.stamp(query.read_bytes())
+    assert stamped.source == "builtin" and stamped.serial > 0
