@@ -135,6 +135,8 @@ class Runtime:
             connection.execute(text("SELECT 1"))
 
     def close(self) -> None:
+        if "pki" in self.__dict__:
+            self.pki.close()
         if "jobs" in self.__dict__:
             self.jobs.close()
         if "engine" in self.__dict__:

@@ -63,12 +63,24 @@ class Pkcs11Token:
     def __init__(self, module: Path, token_label: str, pin: str) -> None:
         import pkcs11
 
+        if not Path(module).is_file():
+            raise KeyStoreError(f"the PKCS#11 module {module} does not exist")
         try:
-            lib = pkcs11.lib(str(module))
-            token = lib.get_token(token_label=token_label)
-            self._session = token.open(user_pin=pin, rw=True)
+            token = pkcs11.lib(str(module)).get_token(token_label=token_label)
+        except pkcs11.NoSuchToken:
+            raise KeyStoreError(f"no PKCS#11 token labelled {token_label!r}") from None
         except (pkcs11.PKCS11Error, RuntimeError, OSError) as exc:
-            raise KeyStoreError(f"cannot open PKCS#11 token {token_label!r}: {type(exc).__name__}") from exc
+            raise KeyStoreError(f"cannot load the PKCS#11 module ({type(exc).__name__})") from exc
+        try:
+            self._session: Any = token.open(user_pin=pin, rw=True)
+        except pkcs11.UserAlreadyLoggedIn:
+            # Login state is per process and token (PKCS#11 v2.40 section 5.6.1): another component
+            # (e.g. the PKCS#11 key provider) is logged in already, and a new session shares it.
+            self._session = token.open(rw=True)
+        except pkcs11.PinIncorrect:
+            raise KeyStoreError("the PKCS#11 token rejected the PIN") from None
+        except pkcs11.PKCS11Error as exc:
+            raise KeyStoreError(f"cannot log in to the PKCS#11 token ({type(exc).__name__})") from exc
         self.lock = threading.Lock()
 
     def generate(self, label: str, algorithm: KeyAlgorithm) -> SigningKey:

@@ -46,6 +46,7 @@ from sealpact.pki.policy import (
 from sealpact.pki.signing_key import KeyAlgorithm, SigningKey
 
 if TYPE_CHECKING:
+    from sealpact.pki.pkcs11 import Pkcs11Token
     from sealpact.pki.status import CrlDocument, OcspAnswer
     from sealpact.runtime import Runtime
 
@@ -115,6 +116,7 @@ class PkiService:
         self._token = token
         self._lock = threading.Lock()
         self._store: PkiKeyStore | None = None
+        self._owned_token: Pkcs11Token | None = None
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -125,9 +127,16 @@ class PkiService:
                 token = self._token
                 kind = self.settings.pki_key_store
                 if kind is PkiKeyStoreKind.PKCS11 and token is None:
-                    token = _open_configured_token(self._runtime)
+                    token = self._owned_token = _open_configured_token(self._runtime)
                 self._store = PkiKeyStore(kind, self._runtime.keys, self.clock, token)
             return self._store
+
+    def close(self) -> None:
+        """Close the PKCS#11 session this service opened, if any (``Runtime.close`` calls it)."""
+        with self._lock:
+            if self._owned_token is not None:
+                self._owned_token.close()
+                self._owned_token, self._store = None, None
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
@@ -548,7 +557,7 @@ def _record_of(row: IssuedCertificate) -> CertificateRecord:
     )
 
 
-def _open_configured_token(runtime: Runtime) -> HsmToken:
+def _open_configured_token(runtime: Runtime) -> Pkcs11Token:
     from sealpact.errors import ConfigurationError
     from sealpact.pki.pkcs11 import Pkcs11Token
 
