@@ -24,7 +24,8 @@ from sealpact.jobs.backoff import backoff_delay
 from sealpact.jobs.models import JobFailure
 from sealpact.jobs.worker import EmbeddedWorker
 from sealpact.runtime import Runtime
-from tests.conftest import make_settings
+from sealpact.storage.keys.keyring import KeyringKeyProvider
+from tests.conftest import MASTER_SECRET, make_settings
 from tests.test_jobs_support import read_log
 
 SUPPORT = ["tests.test_jobs_support"]
@@ -53,6 +54,7 @@ def queued_runtime(tmp_path: Path, database_url: str) -> Iterator[Runtime]:
         jobs_retry_base_seconds=0.05,
         jobs_workers=2,
     )
+    KeyringKeyProvider.create(settings.keyring_path, MASTER_SECRET.encode())
     rt = Runtime(settings)
     upgrade(rt.engine)
     try:
@@ -241,3 +243,37 @@ def test_immediate_mode_retries_inline_and_never_raises_into_the_caller(
         immediate_runtime.jobs.enqueue_after_commit(session, "testing.flaky", log=str(log), fail_times=9)
     assert [r["attempt"] for r in read_log(log)] == [1, 2, 3]
     assert len(_failures(immediate_runtime)) == 1
+
+
+# --- health and CLI ------------------------------------------------------------------------------
+
+
+def test_queue_health_check(queued_runtime: Runtime) -> None:
+    checks = queued_runtime.health_checks()
+    checks["jobs"]()  # the SQLite queue file is usable
+
+
+def test_jobs_cli_status_and_failures(
+    queued_runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from sealpact.cli.main import cli
+
+    jobs = queued_runtime.jobs
+    jobs.enqueue("testing.permanent", log=str(tmp_path / "log.jsonl"))
+    settings = queued_runtime.settings
+    monkeypatch.setenv("SEALPACT_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("SEALPACT_DATABASE_URL", settings.database_url)
+    runner = CliRunner()
+
+    status = runner.invoke(cli, ["jobs", "status"], obj={})
+    assert status.exit_code == 0, status.output
+    assert "backend:   sqlite" in status.output and "pending:   1" in status.output
+    assert runner.invoke(cli, ["jobs", "failures"], obj={}).output.strip() == "no failed jobs"
+
+    with EmbeddedWorker(jobs, workers=1):
+        wait_until(lambda: _failures(queued_runtime) != [])
+    failures = runner.invoke(cli, ["jobs", "failures"], obj={})
+    assert failures.exit_code == 0, failures.output
+    assert "testing.permanent" in failures.output and "permanent" in failures.output

@@ -118,3 +118,11 @@ def test_redis_email_delivery(make_runtime: Callable[..., Runtime]) -> None:
             wait_until(lambda: rt.mailer.get_message(message.id).status == "sent")
     assert received.message["Subject"] == "签署完成"
     assert received.rcpt_tos == ["wangwu@example.cn"]
+
+
+def test_unreachable_redis_fails_the_health_check(make_runtime: Callable[..., Runtime]) -> None:
+    from tests.smtp import free_port
+
+    rt = make_runtime(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(redis.ConnectionError):
+        rt.jobs.check()

@@ -280,6 +280,11 @@ class JobQueue:
     def scheduled_count(self) -> int:
         return 0 if self._huey is None else int(self._huey.scheduled_count())
 
+    def check(self) -> None:
+        """Raise when the queue backend (the SQLite file, Redis) is unusable (served by /healthz)."""
+        if self._huey is not None:
+            self._huey.pending_count()
+
     def close(self) -> None:
         if self._huey is not None:
             self._huey.storage.close()
