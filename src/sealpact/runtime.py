@@ -128,7 +128,12 @@ class Runtime:
 
     def health_checks(self) -> dict[str, Callable[[], None]]:
         """Name -> check that raises when that dependency is unusable (served by /healthz)."""
-        return {"database": self._check_database, "keys": self.keys.check, "storage": self.blobs.check}
+        return {
+            "database": self._check_database,
+            "keys": self.keys.check,
+            "storage": self.blobs.check,
+            "jobs": self.jobs.check,
+        }
 
     def _check_database(self) -> None:
         with self.engine.connect() as connection:
