@@ -104,7 +104,9 @@ def test_session_blob_and_lockout_shared_across_processes(two_apps: tuple[str, s
     base_a, base_b = two_apps
     with httpx.Client(base_url=base_a, timeout=30) as a, httpx.Client(base_url=base_b, timeout=30) as b:
         health = b.get("/healthz").json()
-        assert health == {"status": "ok", "checks": {"database": "ok", "keys": "ok", "storage": "ok"}}
+        assert health["status"] == "ok"
+        assert {"database", "keys", "storage"} <= set(health["checks"])
+        assert set(health["checks"].values()) == {"ok"}
 
         # Register and log in through A; the session works on B.
         assert (
