@@ -220,6 +220,15 @@ def test_restart_with_clock_behind_the_database_is_refused(runtime: Runtime, cha
     assert (after.next_serial, after.blocks_reserved) == (before.next_serial, before.blocks_reserved)
 
 
+def test_host_behind_within_accuracy_is_accepted(runtime: Runtime, chain: TsaChain) -> None:
+    """Another host's clock a little behind (within the stated accuracy, 1 s) may still issue."""
+    make_service(runtime, chain, FrozenClock(T0)).respond(query())
+    lagging = make_service(runtime, chain, FrozenClock(T0 - timedelta(milliseconds=600)))
+    assert lagging.respond(query()).granted
+    row = counter(runtime)
+    assert row is not None and row.high_water_time == T0  # not pulled back by the lagging host
+
+
 def test_naive_clock_is_refused(runtime: Runtime, chain: TsaChain) -> None:
     class NaiveClock:
         def now(self) -> datetime:
@@ -282,7 +291,7 @@ def test_key_failure_is_system_failure(
 
 def test_database_failure_is_system_failure(chain: TsaChain) -> None:
     class DownAllocator:
-        def reserve(self, count: int, now: datetime) -> range:
+        def reserve(self, count: int, now: datetime, *, tolerance: timedelta = timedelta(0)) -> range:
             raise OperationalError("UPDATE tsa_serial_counters", {}, ConnectionError("down"))
 
     service = TsaService(chain.identity, clock=FrozenClock(T0), allocator=DownAllocator())

@@ -81,9 +81,9 @@ class ClockUntrusted(PkiError):
 
 
 class SerialAllocator(Protocol):
-    def reserve(self, count: int, now: datetime) -> range:
+    def reserve(self, count: int, now: datetime, *, tolerance: timedelta = timedelta(0)) -> range:
         """Reserve ``count`` serials no one else will ever get; raise :class:`ClockUntrusted` when
-        ``now`` is earlier than a time recorded by an earlier reservation."""
+        ``now + tolerance`` is earlier than the latest time recorded by an earlier reservation."""
         ...
 
 
@@ -99,7 +99,7 @@ class DatabaseSerialAllocator:
         self._sessions = sessions
         self._name = name
 
-    def reserve(self, count: int, now: datetime) -> range:
+    def reserve(self, count: int, now: datetime, *, tolerance: timedelta = timedelta(0)) -> range:
         if count < 1:
             raise ValueError("count must be positive")
         for _attempt in range(3):
@@ -115,14 +115,15 @@ class DatabaseSerialAllocator:
                 ).one_or_none()
                 if row is not None:
                     end, high_water = row
-                    if high_water is not None and now < high_water:
+                    if high_water is not None and now + tolerance < high_water:
                         # The transaction rolls back: the block is not taken.
                         raise ClockUntrusted("the clock is behind the time of an earlier serial reservation")
-                    session.execute(
-                        update(TsaSerialCounter)
-                        .where(TsaSerialCounter.name == self._name)
-                        .values(high_water_time=now)
-                    )
+                    if high_water is None or now > high_water:  # a host slightly behind never lowers it
+                        session.execute(
+                            update(TsaSerialCounter)
+                            .where(TsaSerialCounter.name == self._name)
+                            .values(high_water_time=now)
+                        )
                     return range(end - count, end)
             self._create_counter()
         raise RuntimeError("could not reserve TSA serials")  # pragma: no cover
@@ -283,7 +284,11 @@ class TsaService:
             serial = next(self._serials, None)
             if serial is None:
                 try:
-                    self._serials = iter(self._allocator.reserve(self.policy.serial_block, now))
+                    # Across hosts, two clocks each within the stated accuracy may differ by that much.
+                    block = self._allocator.reserve(
+                        self.policy.serial_block, now, tolerance=self.policy.accuracy
+                    )
+                    self._serials = iter(block)
                 except ClockUntrusted as exc:
                     raise TsaRejection(FailInfo.TIME_NOT_AVAILABLE, exc.message) from exc
                 except SQLAlchemyError as exc:
