@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -145,6 +146,18 @@ def test_wrong_password_and_unknown_user_look_the_same(runtime: Runtime, clock: 
         assert "set-cookie" not in response.headers
     assert wrong.json() == unknown.json() == malformed.json()
     assert wrong.json()["error"]["code"] == "invalid_credentials"
+
+
+def test_login_refuses_form_and_text_bodies(runtime: Runtime, clock: FrozenClock) -> None:
+    """Login CSRF: a cross-site HTML form cannot send JSON, so it cannot log a victim in."""
+    client = make_client(runtime)
+    register(client, "form@example.com")
+    payload = json.dumps({"identifier": "form@example.com", "password": PASSWORD})
+    as_text = client.post("/api/v1/auth/login", content=payload, headers={"Content-Type": "text/plain"})
+    as_form = client.post("/api/v1/auth/login", data={"identifier": "form@example.com", "password": PASSWORD})
+    for response in (as_text, as_form):
+        assert response.status_code == 422
+        assert "set-cookie" not in response.headers
 
 
 def test_csrf_required_for_cookie_state_changes(runtime: Runtime, clock: FrozenClock) -> None:

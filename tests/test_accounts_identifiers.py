@@ -84,6 +84,10 @@ def test_password_verify_never_raises_and_has_no_dummy_success() -> None:
     assert not passwords.verify(stored, "wrong")
     assert not passwords.verify(None, "sealpact-dummy-password")  # the dummy hash never logs anyone in
     assert not passwords.verify("not a hash", "x")
+    longest = "p" * (MAX_LENGTH - 2) + "!?"
+    stored = passwords.hash(longest)
+    assert passwords.verify(stored, longest)
+    assert not passwords.verify(stored, longest + "suffix")  # never truncated into a match
 
 
 def test_scopes() -> None:

@@ -42,14 +42,14 @@ class Passwords:
 
     def verify(self, password_hash: str | None, password: str) -> bool:
         """Constant work whether or not there is a hash; never raises for a wrong password."""
-        if len(password) > MAX_LENGTH:
-            password = password[:MAX_LENGTH]
-        target = password_hash or self._dummy_hash
+        too_long = len(password) > MAX_LENGTH  # no stored password is longer (policy)
+        # Never truncate (that would accept any suffix); verify the dummy instead to keep the same cost.
+        target = self._dummy_hash if too_long or password_hash is None else password_hash
         try:
-            ok = self.hasher.verify(target, password)
+            ok = self.hasher.verify(target, password[: MAX_LENGTH + 1])
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
-        return ok and password_hash is not None
+        return ok and not too_long and password_hash is not None
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self.hasher.check_needs_rehash(password_hash)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from sealpact.accounts.auth import Auth
 from sealpact.accounts.common import AccountsDeps
+from sealpact.accounts.housekeeping import purge_expired
 from sealpact.accounts.orgs import Orgs
 from sealpact.accounts.passwords import Passwords
 from sealpact.accounts.throttle import DatabaseThrottle, RedisThrottle, ThrottleStore
@@ -27,6 +28,10 @@ class Accounts:
         self.auth = Auth(deps, self.two_factor)
         self.tokens = Tokens(deps)
         self.orgs = Orgs(deps)
+
+    def purge_expired(self) -> dict[str, int]:
+        """Housekeeping for a periodic job: see :mod:`sealpact.accounts.housekeeping`."""
+        return purge_expired(self.deps)
 
 
 def build_throttle(runtime: Runtime) -> ThrottleStore:

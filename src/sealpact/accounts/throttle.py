@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import redis
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -117,18 +117,6 @@ class DatabaseThrottle:
                 .where(LoginThrottle.key == key)
                 .values(failures=0, window_start=self._clock.now())
             )
-
-    def purge_expired(self, older_than_seconds: int) -> int:
-        """Drop rows idle for longer than any window or lockout (housekeeping job)."""
-        cutoff = self._clock.now() - timedelta(seconds=older_than_seconds)
-        with transaction(self._sessions) as session:
-            result = session.execute(
-                delete(LoginThrottle).where(
-                    LoginThrottle.window_start < cutoff,
-                    (LoginThrottle.locked_until.is_(None)) | (LoginThrottle.locked_until < cutoff),
-                )
-            )
-            return int(getattr(result, "rowcount", 0) or 0)
 
 
 # Atomic on the Redis server: count within the window, lock when the limit is reached.
