@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,8 +30,7 @@ def _runtime(ctx: click.Context) -> Iterator[Runtime]:
 
 def _write(data: bytes, out: Path | None) -> None:
     if out is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+        click.echo(data, nl=False)
     else:
         out.write_bytes(data)
         click.echo(f"wrote {out}", err=True)

@@ -299,6 +299,7 @@ def issuing_csr(svc: PkiService, *, algorithm: KeyAlgorithm | None = None) -> by
     """
     with svc.tx() as session:
         issuing = svc.authority(session, ISSUING, lock=True)
+        _refuse_if_in_use(session, issuing)
         if issuing.pending_key_id is None:
             current = svc.keys.load(session, issuing.key_id)
             key = svc.keys.generate(session, purpose=ISSUING, algorithm=algorithm or current.algorithm)
@@ -308,6 +309,18 @@ def issuing_csr(svc: PkiService, *, algorithm: KeyAlgorithm | None = None) -> by
         subject = x509.Certificate.load(issuing.certificate).subject
         request = builders.build_csr(key=key, subject=subject)
     return builders.to_pem("CERTIFICATE REQUEST", request.dump())
+
+
+def _refuse_if_in_use(session: Session, issuing: PkiAuthority) -> None:
+    # Replacing the issuing CA key would orphan the certificates it issued (their CRL and OCSP
+    # answers are signed under the issuing CA); external subordination is a set-up step.
+    used = session.scalar(
+        select(IssuedCertificate.id).where(
+            IssuedCertificate.issuer_id == issuing.id, IssuedCertificate.kind == "end_entity"
+        )
+    )
+    if used is not None:
+        raise InvalidState("end-entity certificates exist under the current issuing CA; cannot replace it")
 
 
 def import_issuing(
@@ -334,19 +347,11 @@ def import_issuing(
     now = svc.clock.now()
     with svc.tx() as session:
         issuing = svc.authority(session, ISSUING, lock=True)
+        _refuse_if_in_use(session, issuing)
         if issuing.pending_key_id is None:
             raise InvalidState("no pending issuing CA key: run `sealpact ca csr` first")
         pending = svc.keys.load(session, issuing.pending_key_id)
         _check_external_chain(cert, parents, pending.public_key_der(), now)
-        used = session.scalar(
-            select(IssuedCertificate.id).where(
-                IssuedCertificate.issuer_id == issuing.id, IssuedCertificate.kind == "end_entity"
-            )
-        )
-        if used is not None:
-            raise InvalidState(
-                "end-entity certificates exist under the current issuing CA; cannot replace it"
-            )
         old_cert = x509.Certificate.load(issuing.certificate)
         old_row = session.scalars(
             select(IssuedCertificate).where(IssuedCertificate.serial == serial_hex(old_cert.serial_number))
