@@ -276,3 +276,35 @@ def test_platform_tsa_from_the_ca_hierarchy(runtime: Runtime, tmp_path: Path) ->
     # The configured time-stamper (built-in by default) serves the signing engine the same way.
     stamped = runtime.time_stamper.stamp(query.read_bytes())
     assert stamped.source == "builtin" and stamped.serial > 0
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "sha512"])
+def test_rfc3161_client_request_and_verify(env: Env, algorithm: str) -> None:
+    """Trail of Bits' rfc3161-client (Rust ASN.1) builds the request and verifies our reply."""
+    from rfc3161_client import (
+        HashAlgorithm,
+        PKIStatus,
+        TimestampRequestBuilder,
+        VerificationError,
+        VerifierBuilder,
+        decode_timestamp_response,
+    )
+
+    message = b"an RFC 3161 client from elsewhere"
+    hash_alg = {"sha256": HashAlgorithm.SHA256, "sha512": HashAlgorithm.SHA512}[algorithm]
+    request = TimestampRequestBuilder().data(message).hash_algorithm(hash_alg).nonce(nonce=True).build()
+    response = post(env, request.as_bytes())
+    assert response.status_code == 200
+    reply = decode_timestamp_response(response.content)
+    assert reply.status == PKIStatus.GRANTED
+    assert reply.tst_info.nonce == request.nonce
+    verifier = (
+        VerifierBuilder.from_request(request)
+        .tsa_certificate(env.chain.tsa)
+        .add_intermediate_certificate(env.chain.issuing)
+        .add_root_certificate(env.chain.root)
+        .build()
+    )
+    assert verifier.verify_message(reply, message)
+    with pytest.raises(VerificationError):
+        verifier.verify_message(reply, b"another message")
