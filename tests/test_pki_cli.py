@@ -109,7 +109,7 @@ def test_cli_issue_revoke_and_errors(runtime: Runtime, tmp_path: Path) -> None:
     )
     assert enterprise.exit_code == 1 and "social credit" in enterprise.output
     crl = runner.invoke(cli, ["ca", "crl", "--force"], env=env)
-    assert crl.exit_code == 0 and "re-signed: root, issuing" in crl.output
+    assert crl.exit_code == 0 and "crl:root, crl:issuing" in crl.output
 
 
 EXT_CNF = """

@@ -333,3 +333,34 @@ def test_rsa_hierarchy(runtime: Runtime) -> None:
     assert root.signature_algo == "rsassa_pkcs1v15" and root.hash_algo == "sha256"
     info = runtime.pki.issue(individual(runtime), csr_der=make_csr(ec.generate_private_key(ec.SECP256R1())))
     assert info.certificate.signature_algo == "rsassa_pkcs1v15"
+
+
+def test_maintenance_task_renews_responder_and_crls(runtime: Runtime) -> None:
+    from sealpact.jobs import JobContext
+    from sealpact.pki.tasks import maintain
+
+    clock = FrozenClock(runtime.clock.now())
+    rt = Runtime(runtime.settings, clock=clock)
+    job = JobContext(
+        runtime=rt, job_id="j", name="pki.maintain", attempt=1, max_attempts=1, next_retry_delay=None
+    )
+    try:
+        assert rt.pki.maintain() == []  # no hierarchy: a worker never creates one
+        assert count(rt, PkiAuthority) == 0
+        rt.pki.ensure_hierarchy()
+        assert rt.pki.maintain() == []
+        old = x509.Certificate.load(rt.pki.certificate_der("ocsp"))
+        clock.advance(days=340)
+        maintain(job)
+        new = x509.Certificate.load(rt.pki.certificate_der("ocsp"))
+        assert new.serial_number != old.serial_number
+        assert new.not_valid_after - clock.now() > timedelta(days=360)
+        assert new.public_key.dump() == old.public_key.dump()
+        assert rt.pki.crl("issuing").this_update == clock.now().replace(microsecond=0)
+        with rt.sessions() as session:
+            row = session.scalars(
+                select(IssuedCertificate).where(IssuedCertificate.serial == format(new.serial_number, "x"))
+            ).one()
+            assert row.replaces_id is not None and row.kind == "ocsp"
+    finally:
+        rt.close()

@@ -237,10 +237,15 @@ def ca_rekey(ctx: click.Context, serial: str, csr_path: Path, days: int | None, 
 @click.pass_context
 @handle_errors
 def ca_crl(ctx: click.Context, force: bool) -> None:
-    """Re-sign CRLs past half their validity (run from cron / the job scheduler)."""
+    """Re-sign CRLs past half their validity and renew the OCSP responder certificate when due.
+
+    The job workers do this every 30 minutes (task pki.maintain); this command is for cron or by hand.
+    """
     with _runtime(ctx) as runtime:
-        refreshed = runtime.pki.refresh_crls(force=force)
-    click.echo(f"re-signed: {', '.join(refreshed)}" if refreshed else "CRLs fresh")
+        renewed = runtime.pki.maintain()
+        refreshed = runtime.pki.refresh_crls(force=True) if force else []
+    done = [*renewed, *(f"crl:{name}" for name in refreshed)]
+    click.echo(f"done: {', '.join(done)}" if done else "CRLs fresh")
 
 
 def init_pki(runtime: Runtime, admin_email: str | None, admin_password: str | None) -> None:

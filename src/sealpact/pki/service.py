@@ -538,6 +538,17 @@ class PkiService:
 
         return refresh_crls(self, force=force)
 
+    def maintain(self) -> list[str]:
+        """Scheduled upkeep: re-sign CRLs past half-life, renew the OCSP responder certificate near expiry.
+
+        Does nothing before the hierarchy exists (creating a CA is ``sealpact init``'s job, not a worker's).
+        """
+        with self.tx() as session:
+            if session.scalar(select(PkiAuthority.id).where(PkiAuthority.name == ROOT)) is None:
+                return []
+        done = self.ensure_hierarchy()
+        return done + [f"crl:{name}" for name in self.refresh_crls()]
+
     def ocsp(self, request_der: bytes) -> OcspAnswer:
         from sealpact.pki.status import answer_ocsp
 
