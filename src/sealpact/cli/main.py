@@ -12,6 +12,8 @@ from sealpact.cli import ca as ca_cli
 from sealpact.cli import core
 from sealpact.cli import identity as identity_cli
 from sealpact.cli import jobs as jobs_cli
+from sealpact.cli import keys as keys_cli
+from sealpact.cli import storage as storage_cli
 from sealpact.cli import users as users_cli
 
 
@@ -43,6 +45,8 @@ cli.add_command(jobs_cli.worker_cmd)
 cli.add_command(jobs_cli.outbox_cmd)
 cli.add_command(jobs_cli.jobs_group)
 cli.add_command(identity_cli.sandbox_authority_cmd)
+cli.add_command(keys_cli.keys_group)
+cli.add_command(storage_cli.storage_group)
 
 
 def main() -> None:

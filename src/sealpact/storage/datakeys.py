@@ -85,6 +85,8 @@ class DataKeyStore:
 
     def rewrap(self, *, batch_size: int = 500) -> int:
         """Re-wrap every data key not under the active KEK; one transaction per batch, so resumable."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
         done = 0
         while True:
             with transaction(self._sessions) as session:

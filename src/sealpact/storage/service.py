@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from sqlalchemy import event, func, select
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from sealpact.clock import Clock
 from sealpact.db import on_commit, transaction
-from sealpact.errors import InvalidInput
+from sealpact.errors import InvalidInput, SealpactError
 from sealpact.storage.envelope import (
     FORMAT_VERSION,
     HEADER_SIZE,
@@ -71,6 +72,19 @@ class BlobRef:
     size: int
     sha256: str
     content_type: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    checked: int
+    failures: list[tuple[str, str]]  # (blob id, error code)
+
+
+@dataclass(frozen=True)
+class GarbageReport:
+    scanned: int
+    orphans: list[str]
+    deleted: int
 
 
 def _ref(row: Blob) -> BlobRef:
@@ -482,6 +496,62 @@ class BlobService:
             for _chunk in reader:
                 pass
             return reader.ref
+
+    def verify_all(self, *, batch_size: int = 200) -> VerifyReport:
+        """Read and check every blob (a full integrity scan); failures are reported, not raised."""
+        checked, failures = 0, []
+        after = ""
+        while True:
+            with transaction(self._sessions) as session:
+                ids = list(
+                    session.scalars(
+                        select(Blob.id).where(Blob.id > after).order_by(Blob.id).limit(batch_size)
+                    )
+                )
+            for blob_id in ids:
+                checked += 1
+                try:
+                    self.verify(blob_id)
+                except SealpactError as exc:
+                    failures.append((blob_id, exc.code))
+            if len(ids) < batch_size:
+                return VerifyReport(checked=checked, failures=failures)
+            after = ids[-1]
+
+    def collect_garbage(self, *, older_than: timedelta, dry_run: bool = False) -> GarbageReport:
+        """Delete stored objects that have no metadata row and are older than ``older_than``.
+
+        Such objects are left by a process that died between writing an object and committing its
+        row. The age threshold keeps uploads in progress (object written, row not yet committed) safe.
+        """
+        cutoff = self._clock.now() - older_than
+        candidates: list[str] = []
+        orphans: list[str] = []
+        scanned = 0
+
+        def flush() -> None:
+            with transaction(self._sessions) as session:
+                known = set(session.scalars(select(Blob.id).where(Blob.id.in_(candidates))))
+            orphans.extend(c for c in candidates if c not in known)
+            candidates.clear()
+
+        for obj in self.store.list():
+            scanned += 1
+            blob_id = obj.key.rsplit("/", 1)[-1]
+            if object_key(blob_id) != obj.key or obj.modified > cutoff:
+                continue  # not one of ours, or too recent to judge
+            try:
+                _parse_id(blob_id)
+            except BlobNotFound:
+                continue
+            candidates.append(blob_id)
+            if len(candidates) >= 500:
+                flush()
+        flush()
+        if not dry_run:
+            for blob_id in orphans:
+                self.store.delete(object_key(blob_id))
+        return GarbageReport(scanned=scanned, orphans=orphans, deleted=0 if dry_run else len(orphans))
 
     # -- deleting -------------------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ class KeyringKeyProvider:
         self._lock = threading.Lock()
         self._keks: dict[str, bytes] = {}
         self._active = ""
+        self._loaded_stat: tuple[int, int, int] | None = None
         self._load()
 
     # -- creation -------------------------------------------------------------------------------
@@ -96,10 +97,13 @@ class KeyringKeyProvider:
     # -- KeyProvider ----------------------------------------------------------------------------
 
     def active_kek_id(self) -> str:
-        return self._active
+        with self._lock:
+            self._reload_if_changed_locked()
+            return self._active
 
     def wrap(self, data_key: bytes, *, context: bytes) -> WrappedKey:
         with self._lock:
+            self._reload_if_changed_locked()  # another process may have rotated: wrap under the new KEK
             kek_id, kek = self._active, self._keks[self._active]
         nonce = secrets.token_bytes(12)
         return WrappedKey(kek_id, nonce + AESGCM(kek).encrypt(nonce, data_key, wrap_aad(kek_id, context)))
@@ -123,6 +127,7 @@ class KeyringKeyProvider:
             kdf = self._kdf
             _write(self._path, kdf, kdf.derive(self._secret), keks, kek_id)
             self._keks, self._active = keks, kek_id
+            self._loaded_stat = self._file_stat()
             return kek_id
 
     def check(self) -> None:
@@ -144,7 +149,21 @@ class KeyringKeyProvider:
         with self._lock:
             self._load_locked()
 
+    def _file_stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = self._path.stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _reload_if_changed_locked(self) -> None:
+        # One stat per call: the keyring is replaced atomically (new inode) whenever it changes.
+        current = self._file_stat()
+        if current is not None and current != self._loaded_stat:
+            self._load_locked()
+
     def _load_locked(self) -> None:
+        stat = self._file_stat()
         try:
             doc = json.loads(self._path.read_text())
         except FileNotFoundError:
@@ -169,6 +188,7 @@ class KeyringKeyProvider:
         if doc["active"] not in keks:
             raise KeyUnavailable("The keyring names an active KEK it does not hold.")
         self._keks, self._active = keks, doc["active"]
+        self._loaded_stat = stat
 
 
 def _new_kek_id() -> str:
