@@ -56,6 +56,23 @@ class Method(StrEnum):
 METHOD_LEVEL = {Method.ID2: 1, Method.MOBILE3: 2, Method.BANK4: 2, Method.FACE: 3, Method.ENTERPRISE: 2}
 
 
+PROVIDER_FAILURE_REASONS = frozenset({"provider_unavailable", "provider_rejected", "sandbox_refused"})
+
+
+@dataclass(frozen=True)
+class VerifiedIdentity:
+    """The clear verified identity, for certificate issuance only (never displayed or logged)."""
+
+    subject_type: str
+    name: str
+    unique_value: str  # resident ID number or credit code
+    level: int
+    sandbox: bool
+
+    def __repr__(self) -> str:
+        return f"VerifiedIdentity({self.subject_type}, level={self.level}, sandbox={self.sandbox})"
+
+
 class Cipher(Protocol):
     """What the services need of :class:`sealpact.storage.fields.FieldCipher`."""
 
@@ -215,6 +232,9 @@ def settle_state(profile: IdentityProfile, latest: IdentityVerification, now: da
         return
     if latest.status == "pending":
         profile.state, profile.reason = State.PENDING.value, None
+    elif latest.failure_reason in PROVIDER_FAILURE_REASONS:
+        # Nothing was learnt about the identity: back to unverified, with the outage as the reason.
+        profile.state, profile.reason = State.UNVERIFIED.value, latest.failure_reason
     elif latest.status in ("failed", "expired"):
         profile.state, profile.reason = State.REJECTED.value, latest.failure_reason
 

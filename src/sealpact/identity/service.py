@@ -58,6 +58,7 @@ from sealpact.identity.records import (
     StatusView,
     SubjectType,
     VerificationView,
+    VerifiedIdentity,
     add_transaction,
     get_profile,
     settle_state,
@@ -113,6 +114,20 @@ class IdentityService:
         if view.state != State.VERIFIED or view.level < minimum:
             raise LevelTooLow(f"Real-name verification at level {minimum} or above is required.")
         return view
+
+    def verified_identity(self, subject_type: str, subject_id: str) -> VerifiedIdentity:
+        """The verified name and ID number / credit code of a subject, for the PKI (LevelTooLow if none)."""
+        with transaction(self.d.sessions) as session:
+            p = self._profile_or_none(session, subject_type, subject_id)
+            if p is None or p.state != State.VERIFIED or p.level < 1:
+                raise LevelTooLow("The account has not passed real-name verification.")
+            if subject_type == SubjectType.ENTERPRISE:
+                return VerifiedIdentity(
+                    subject_type, p.enterprise_name or "", p.credit_code or "", p.level, p.sandbox
+                )
+            name = self.d.fields.decrypt(p.name_enc or "", purpose=P_NAME, session=session)
+            number = self.d.fields.decrypt(p.id_number_enc or "", purpose=P_ID, session=session)
+            return VerifiedIdentity(subject_type, name, number, p.level, p.sandbox)
 
     # -- individual methods ------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from sealpact.identity.records import IdentityDeps, IdentityPolicy
 
 if TYPE_CHECKING:
     from sealpact.identity.service import IdentityService
+    from sealpact.pki.policy import SubjectIdentity
     from sealpact.runtime import Runtime
 
 EMBEDDED_SANDBOX_PREFIX = "/sandbox-authority"
@@ -153,6 +154,21 @@ class PkiCertificateLink:
         if subject_type == "enterprise":
             return value
         return self._runtime.pki.pseudonym(PERSON_ID_TYPE, value)
+
+    def subject_identity(
+        self, identity: IdentityService, subject_type: str, subject_id: str
+    ) -> SubjectIdentity:
+        """What the PKI issues a certificate for: level and the sandbox flag go into its policy OID."""
+        from sealpact.pki.policy import SubjectIdentity, SubjectKind, VerificationLevel
+
+        verified = identity.verified_identity(subject_type, subject_id)
+        return SubjectIdentity(
+            kind=SubjectKind(subject_type),
+            name=verified.name,
+            unique_id=self.unique_value(subject_type, verified.unique_value),
+            level=VerificationLevel(min(verified.level, 3)),
+            sandbox=verified.sandbox,
+        )
 
     def revoke_for_identity(self, *, subject_type: str, name: str, unique_value: str) -> int:
         from sealpact.pki.models import IssuedCertificate

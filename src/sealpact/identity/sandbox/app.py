@@ -465,4 +465,13 @@ async def _send_callback(authority: SandboxAuthority, cert: FaceCertification) -
             status = response.status_code
     except httpx.HTTPError as exc:
         status = type(exc).__name__
-    authority.state.callbacks.append({"certify_id": cert.certify_id, "status": status, "body": body.decode()})
+    # Kept (with the signature headers) so tests and the demo can inspect, and try to replay, callbacks.
+    authority.state.callbacks.append(
+        {
+            "certify_id": cert.certify_id,
+            "status": status,
+            "url": cert.callback_url,
+            "headers": headers,
+            "body": body.decode(),
+        }
+    )
