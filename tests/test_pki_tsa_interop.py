@@ -308,3 +308,37 @@ def test_rfc3161_client_request_and_verify(env: Env, algorithm: str) -> None:
     assert verifier.verify_message(reply, message)
     with pytest.raises(VerificationError):
         verifier.verify_message(reply, b"another message")
+
+
+def test_pyhanko_pdf_document_timestamp_in_process(env: Env) -> None:
+    """A PAdES document time-stamp (ETSI EN 319 142-1) made by pyHanko with the in-process TSA."""
+    import io
+
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.pdf_utils.writer import PdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko.sign.validation import validate_pdf_timestamp
+    from pyhanko_certvalidator import ValidationContext
+
+    writer = PdfFileWriter()
+    media_box = generic.ArrayObject([generic.NumberObject(v) for v in (0, 0, 595, 842)])
+    page = generic.DictionaryObject(
+        {generic.NameObject("/Type"): generic.NameObject("/Page"), generic.NameObject("/MediaBox"): media_box}
+    )
+    writer.insert_page(page)
+    original = io.BytesIO()
+    writer.write(original)
+    original.seek(0)
+
+    context = ValidationContext(
+        trust_roots=[asn1_x509.Certificate.load(env.chain.der(env.chain.root))], allow_fetching=False
+    )
+    stamper = signers.PdfTimeStamper(pyhanko_time_stamper(BuiltinTimeStamper(env.runtime.tsa)))
+    stamped = io.BytesIO()
+    stamper.timestamp_pdf(IncrementalPdfFileWriter(original), "sha256", context, output=stamped)
+
+    signature = PdfFileReader(stamped).embedded_signatures[0]
+    status = validate_pdf_timestamp(signature, validation_context=context)
+    assert status.intact and status.valid and status.trusted
