@@ -57,6 +57,14 @@ class Env:
         client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
         return client, user_id
 
+    def login(self, email: str) -> httpx.Client:
+        """A new logged-in client for an existing user (sessions expire when the clock moves on)."""
+        client = httpx.Client(base_url=self.platform_url, timeout=30)
+        login = client.post("/api/v1/auth/login", json={"identifier": email, "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        return client
+
     def sms_codes(self, mobile: str) -> list[str]:
         inbox = httpx.get(f"{self.sandbox_url}/sandbox/sms", params={"mobile": mobile}).json()
         assert inbox["sandbox"] is True
