@@ -122,6 +122,8 @@ class JobQueue:
         spec = self.registry.get(name)
         if spec.periodic:
             raise InvalidJobArguments(f"{name} is periodic; the workers schedule it")
+        if self._huey is not None and name not in self._wrappers:
+            self._bind(spec)  # a task module imported after this queue was built
         for key in kwargs:
             if key in _RESERVED or key.startswith("_"):
                 raise InvalidJobArguments(f"job argument name {key!r} is reserved")

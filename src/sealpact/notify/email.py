@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sealpact.clock import Clock
 from sealpact.config import EmailMode, Settings
 from sealpact.db import transaction
+from sealpact.jobs.errors import PermanentJobError
 from sealpact.jobs.registry import describe_error
 from sealpact.notify.errors import EmailNotFound, EmailRejected, InvalidEmail
 from sealpact.notify.models import EmailMessage, EmailStatus
@@ -142,8 +143,6 @@ class Mailer:
             self.transport.send(outgoing)
         except EmailRejected as exc:
             self._record_failure(runtime, message_id, exc, final=True, retry_delay=None)
-            from sealpact.jobs import PermanentJobError
-
             raise PermanentJobError("the SMTP server rejected the message") from exc
         except Exception as exc:
             self._record_failure(
