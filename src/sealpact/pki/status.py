@@ -148,16 +148,21 @@ def answer_ocsp(service: PkiService, request_der: bytes) -> OcspAnswer:
         parsed = ocsp.parse_request(request_der)
     except ocsp.OcspRequestError as exc:
         return OcspAnswer(ocsp.failure_response(exc.status), successful=False)
-    key, responder_cert, issuing = service.ocsp_identity()
-    issuer_cert = x509.Certificate.load(issuing.certificate)
-    for query in parsed.queries:
-        if query.hash_algorithm not in _OCSP_HASHES:
-            return OcspAnswer(ocsp.failure_response(ocsp.OcspFailure.UNAUTHORIZED), successful=False)
-        name_hash, key_hash = ocsp.issuer_hashes(issuer_cert, query.hash_algorithm)
-        if name_hash != query.issuer_name_hash or key_hash != query.issuer_key_hash:
-            return OcspAnswer(ocsp.failure_response(ocsp.OcspFailure.UNAUTHORIZED), successful=False)
     answers = []
+    # One read-only session for the responder identity and the lookups (this is the hot path).
     with service.sessions() as session:
+        responder = service.authority(session, "ocsp")
+        issuing = service.authority(session, "issuing")
+        key = service.keys.load(session, responder.key_id)
+        responder_cert = x509.Certificate.load(responder.certificate)
+        issuer_cert = x509.Certificate.load(issuing.certificate)
+        for query in parsed.queries:
+            # Section 2.3: a CA we do not answer for, or a hash we do not support -> unauthorized.
+            if query.hash_algorithm not in _OCSP_HASHES:
+                return OcspAnswer(ocsp.failure_response(ocsp.OcspFailure.UNAUTHORIZED), successful=False)
+            name_hash, key_hash = ocsp.issuer_hashes(issuer_cert, query.hash_algorithm)
+            if name_hash != query.issuer_name_hash or key_hash != query.issuer_key_hash:
+                return OcspAnswer(ocsp.failure_response(ocsp.OcspFailure.UNAUTHORIZED), successful=False)
         for query in parsed.queries:
             row = session.scalars(
                 select(IssuedCertificate).where(
