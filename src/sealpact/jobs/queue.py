@@ -288,8 +288,12 @@ class JobQueue:
             self._huey.pending_count()
 
     def close(self) -> None:
-        if self._huey is not None:
-            self._huey.storage.close()
+        if self._huey is None:
+            return
+        self._huey.storage.close()
+        pool = getattr(self._huey.storage, "pool", None)  # Redis: close() leaves the pool open
+        if pool is not None:
+            pool.disconnect()
 
 
 def _new_job_id() -> str:
