@@ -319,3 +319,87 @@ def test_certvalidator_with_live_revocation(live: Live, rule: RevocationChecking
     with pytest.raises(RevokedError) as caught:
         _validate(live, cert, rule)
     assert "affiliation" in str(caught.value).lower()
+
+
+def _blank_pdf() -> bytes:
+    from io import BytesIO
+
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.writer import PdfFileWriter
+
+    writer = PdfFileWriter()
+    page = generic.DictionaryObject(
+        {
+            generic.NameObject("/Type"): generic.NameObject("/Page"),
+            generic.NameObject("/MediaBox"): generic.ArrayObject(
+                [generic.NumberObject(n) for n in (0, 0, 595, 842)]
+            ),
+            generic.NameObject("/Resources"): generic.DictionaryObject(),
+        }
+    )
+    writer.insert_page(page)
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_pdf_signed_with_an_issued_certificate_validates_then_shows_revoked(live: Live) -> None:
+    """A PAdES signature made with one of our certificates, checked by pyHanko (live OCSP) and poppler."""
+    from io import BytesIO
+
+    from asn1crypto import keys as asn1_keys
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign import signers
+    from pyhanko.sign.fields import SigSeedSubFilter
+    from pyhanko.sign.validation import async_validate_pdf_signature
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    identity = SubjectIdentity(
+        SubjectKind.ENTERPRISE,
+        "厦门示例科技有限公司",
+        "91350100M000100Y43",
+        VerificationLevel.STANDARD,
+        False,
+    )
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    info = live.runtime.pki.issue(identity, public_key_der=spki)
+    pkcs8 = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    signer = signers.SimpleSigner(
+        signing_cert=info.certificate,
+        signing_key=asn1_keys.PrivateKeyInfo.load(pkcs8),
+        cert_registry=SimpleCertificateStore.from_certs(info.chain),
+    )
+    out = BytesIO()
+    signers.sign_pdf(
+        IncrementalPdfFileWriter(BytesIO(_blank_pdf())),
+        signers.PdfSignatureMetadata(field_name="Sig1", subfilter=SigSeedSubFilter.PADES),
+        signer=signer,
+        output=out,
+    )
+    pdf = live.pem("signed.pdf", out.getvalue())
+    root = x509.Certificate.load(live.runtime.pki.certificate_der("root"))
+
+    async def validate() -> object:
+        async with AIOHttpFetcherBackend() as fetchers:
+            context = ValidationContext(
+                trust_roots=[root], allow_fetching=True, revocation_mode="hard-fail", fetchers=fetchers
+            )
+            reader = PdfFileReader(BytesIO(pdf.read_bytes()))
+            return await async_validate_pdf_signature(reader.embedded_signatures[0], context)
+
+    status = asyncio.run(validate())
+    assert status.bottom_line and status.trusted and not status.revoked  # type: ignore[attr-defined]
+
+    poppler = subprocess.run(["pdfsig", str(pdf)], capture_output=True, text=True, timeout=60)
+    assert "Signature Validation: Signature is Valid." in poppler.stdout, poppler.stdout
+    assert "厦门示例科技有限公司" in poppler.stdout
+
+    live.runtime.pki.revoke(info.serial, "key_compromise")
+    status = asyncio.run(validate())
+    assert status.revoked and not status.bottom_line  # type: ignore[attr-defined]
