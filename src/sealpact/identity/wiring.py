@@ -196,13 +196,14 @@ def build_identity(runtime: Runtime, *, policy: IdentityPolicy | None = None) ->
     from sealpact.identity.service import IdentityService
 
     settings = runtime.settings
+    providers = build_providers(settings, runtime.clock, runtime.sessions)  # refuses the sandbox first
     deps = IdentityDeps(
         sessions=runtime.sessions,
         settings=settings,
         clock=runtime.clock,
         fields=runtime.fields,
         throttle=build_throttle(runtime),
-        providers=build_providers(settings, runtime.clock, runtime.sessions),
+        providers=providers,
         policy=policy or IdentityPolicy(face_threshold=settings.identity_face_threshold),
         certificates=PkiCertificateLink(runtime),
     )
