@@ -395,9 +395,12 @@ class IdentityService:
                 revoke = self._replaced_identity(session, profile, v)
                 v.status, v.step, v.completed_at, v.updated_at = "verified", "done", now, now
                 v.challenge_hash = None
-                profile.level = v.level if revoke or profile.level == 0 else max(profile.level, v.level)
-                profile.method, profile.provider, profile.sandbox = v.method, v.provider, v.sandbox
-                profile.verified_at, profile.verification_id, profile.reason = now, v.id, None
+                # A lower-level re-check of the same identity never downgrades the account.
+                if revoke is not None or profile.level == 0 or v.level >= profile.level:
+                    profile.level = v.level
+                    profile.method, profile.provider, profile.sandbox = v.method, v.provider, v.sandbox
+                    profile.verified_at, profile.verification_id = now, v.id
+                profile.reason = None
                 profile.name_enc, profile.id_number_enc, profile.id_hash = (
                     v.name_enc,
                     v.id_number_enc,
