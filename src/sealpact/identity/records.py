@@ -321,3 +321,45 @@ def verification_view(
         deposit_remark=v.deposit_remark,
         transactions=tuple(json.loads(v.transactions or "[]")),
     )
+
+
+def encrypt_values(f: Cipher, session: Session, values: dict[str, Any]) -> dict[str, Any]:
+    """Column values for a verification row: personal data encrypted, the ID number also hashed."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key == "name":
+            out["name_enc"] = f.encrypt(value, purpose=P_NAME, session=session)
+        elif key == "id_number":
+            out["id_number_enc"] = f.encrypt(value, purpose=P_ID, session=session)
+            out["id_hash"] = f.lookup_hash(value, purpose=P_ID, session=session)
+        elif key == "mobile":
+            out["mobile_enc"] = f.encrypt(value, purpose=P_MOBILE, session=session)
+        elif key == "card":
+            out["card_enc"] = f.encrypt(value, purpose=P_CARD, session=session)
+        else:
+            out[key] = value
+    return out
+
+
+def replaced_identity(
+    fields: Cipher, session: Session, profile: IdentityProfile, v: IdentityVerification
+) -> tuple[str, str, str] | None:
+    """(kind, old name, old ID number / credit code) when ``v`` changes a verified identity."""
+    if profile.verified_at is None:
+        return None
+    if v.subject_type == SubjectType.ENTERPRISE:
+        if profile.credit_code == v.credit_code and profile.enterprise_name == v.enterprise_name:
+            return None
+        return ("enterprise", profile.enterprise_name or "", profile.credit_code or "")
+    if profile.id_hash == v.id_hash and profile.name_enc and v.name_enc:
+        old = fields.decrypt(profile.name_enc, purpose=P_NAME, session=session)
+        new = fields.decrypt(v.name_enc, purpose=P_NAME, session=session)
+        if old == new:
+            return None
+    old_name = fields.decrypt(profile.name_enc, purpose=P_NAME, session=session) if profile.name_enc else ""
+    old_id = (
+        fields.decrypt(profile.id_number_enc, purpose=P_ID, session=session) if profile.id_number_enc else ""
+    )
+    return ("individual", old_name, old_id)

@@ -47,10 +47,8 @@ from sealpact.identity.models import IdentityProfile, IdentityVerification
 from sealpact.identity.providers import CheckResult, FaceResult, FaceStatus, Outcome
 from sealpact.identity.records import (
     METHOD_LEVEL,
-    P_CARD,
     P_CHALLENGE,
     P_ID,
-    P_MOBILE,
     P_NAME,
     IdentityDeps,
     Method,
@@ -60,7 +58,9 @@ from sealpact.identity.records import (
     VerificationView,
     VerifiedIdentity,
     add_transaction,
+    encrypt_values,
     get_profile,
+    replaced_identity,
     settle_state,
     status_view,
     verification_view,
@@ -137,11 +137,13 @@ class IdentityService:
         """Two elements (name + resident ID number) against the public-security service: level 1."""
         provider = self._need(self.d.providers.person, "two-element")
         name, number = self._person_input(principal, ctx, name, id_number)
-        id_hash = self._id_hash(number)
-        self._guard(principal.user_id, ctx, id_hash)
-        self._check_unique(SubjectType.INDIVIDUAL, principal.user_id, id_hash)
+        id_hash = self.id_hash(number)
+        self.guard(principal.user_id, ctx, id_hash)
+        self.check_unique(SubjectType.INDIVIDUAL, principal.user_id, id_hash)
         vid = self._begin(principal, ctx, Method.ID2, provider.provider_name, name=name, id_number=number)
-        result = self._call(vid, principal, ctx, lambda: provider.verify_id2(name=name, id_number=number))
+        result = self.call(
+            vid, principal.actor, ctx, lambda: provider.verify_id2(name=name, id_number=number)
+        )
         self._finish_check(vid, principal, ctx, result, id_hash)
         return self.my_status(principal)
 
@@ -152,16 +154,19 @@ class IdentityService:
         carrier = self._need(self.d.providers.carrier, "three-element")
         name, number = self._person_input(principal, ctx, name, id_number)
         mobile = self._local(principal, ctx, lambda: checks.normalise_mobile(mobile))
-        id_hash = self._id_hash(number)
-        self._guard(principal.user_id, ctx, id_hash)
-        self._check_unique(SubjectType.INDIVIDUAL, principal.user_id, id_hash)
+        id_hash = self.id_hash(number)
+        self.guard(principal.user_id, ctx, id_hash)
+        self.check_unique(SubjectType.INDIVIDUAL, principal.user_id, id_hash)
         vid = self._begin(
             principal, ctx, Method.MOBILE3, carrier.provider_name, name=name, id_number=number, mobile=mobile
         )
-        result = self._call(
-            vid, principal, ctx, lambda: carrier.verify_mobile3(name=name, id_number=number, mobile=mobile)
+        result = self.call(
+            vid,
+            principal.actor,
+            ctx,
+            lambda: carrier.verify_mobile3(name=name, id_number=number, mobile=mobile),
         )
-        self._require_match(vid, principal, ctx, result, id_hash)
+        self.require_match(vid, principal.actor, ctx, result, principal.user_id, id_hash)
         return self.send_code(vid, principal, ctx, mobile)
 
     def start_bank4(
@@ -179,9 +184,9 @@ class IdentityService:
         name, number = self._person_input(principal, ctx, name, id_number)
         card = self._local(principal, ctx, lambda: checks.normalise_bank_card(card_number))
         mobile = self._local(principal, ctx, lambda: checks.normalise_mobile(mobile))
-        id_hash = self._id_hash(number)
-        self._guard(principal.user_id, ctx, id_hash)
-        self._check_unique(SubjectType.INDIVIDUAL, principal.user_id, id_hash)
+        id_hash = self.id_hash(number)
+        self.guard(principal.user_id, ctx, id_hash)
+        self.check_unique(SubjectType.INDIVIDUAL, principal.user_id, id_hash)
         vid = self._begin(
             principal,
             ctx,
@@ -192,13 +197,13 @@ class IdentityService:
             mobile=mobile,
             card=card,
         )
-        result = self._call(
+        result = self.call(
             vid,
-            principal,
+            principal.actor,
             ctx,
             lambda: bank.verify_bank4(name=name, id_number=number, card_number=card, mobile=mobile),
         )
-        self._require_match(vid, principal, ctx, result, id_hash)
+        self.require_match(vid, principal.actor, ctx, result, principal.user_id, id_hash)
         return self.send_code(vid, principal, ctx, mobile)
 
     def start_face(
@@ -207,9 +212,9 @@ class IdentityService:
         """Create a face certification; the user follows ``redirect_url``; callback and/or poll finish it."""
         face = self._need(self.d.providers.face, "face")
         name, number = self._person_input(principal, ctx, name, id_number)
-        id_hash = self._id_hash(number)
-        self._guard(principal.user_id, ctx, id_hash)
-        self._check_unique(SubjectType.INDIVIDUAL, principal.user_id, id_hash)
+        id_hash = self.id_hash(number)
+        self.guard(principal.user_id, ctx, id_hash)
+        self.check_unique(SubjectType.INDIVIDUAL, principal.user_id, id_hash)
         vid = self._begin(
             principal,
             ctx,
@@ -220,9 +225,9 @@ class IdentityService:
             ttl=self.d.policy.face_ttl,
         )
         base = self.d.settings.public_url
-        session_info = self._call(
+        session_info = self.call(
             vid,
-            principal,
+            principal.actor,
             ctx,
             lambda: face.create_certification(
                 name=name,
@@ -308,7 +313,7 @@ class IdentityService:
                 if self.expire_if_due(session, v) or v.status == "expired":
                     raise ChallengeExpired("The code has expired; start again.")
                 raise VerificationStateError("This verification is not waiting for an SMS code.")
-        self._guard(subject_id, ctx, None, attempt=False)
+        self.guard(subject_id, ctx, None, attempt=False)
         self.check_challenge(principal, ctx, verification_id, code.strip(), self.d.policy.sms_max_attempts)
         self.complete(verification_id, principal, ctx)
         return self.verification(principal, verification_id)
@@ -327,9 +332,9 @@ class IdentityService:
             v.challenge_expires_at = self.d.clock.now() + self.d.policy.sms_ttl
             v.expires_at = v.challenge_expires_at
             v.step = "legal_rep_sms" if is_legal_rep else "sms_sent"
-        receipt = self._call(
+        receipt = self.call(
             vid,
-            principal,
+            principal.actor,
             ctx,
             lambda: sms.send_sms(
                 mobile=mobile, text=SMS_TEXT.format(code=code, minutes=minutes), idempotency_key=vid
@@ -392,7 +397,7 @@ class IdentityService:
                 v = self._get(session, vid)
                 now = self.d.clock.now()
                 profile = get_profile(session, v.subject_type, v.subject_id, now)
-                revoke = self._replaced_identity(session, profile, v)
+                revoke = replaced_identity(self.d.fields, session, profile, v)
                 v.status, v.step, v.completed_at, v.updated_at = "verified", "done", now, now
                 v.challenge_hash = None
                 # A lower-level re-check of the same identity never downgrades the account.
@@ -513,7 +518,7 @@ class IdentityService:
                 created_at=now,
                 updated_at=now,
                 expires_at=now + ttl,
-                **self._encrypt_values(session, values),
+                **encrypt_values(self.d.fields, session, values),
             )
             session.add(v)
             session.flush()
@@ -638,17 +643,6 @@ class IdentityService:
     def _local(self, principal: Principal, ctx: RequestContext, fn: Callable[[], T]) -> T:
         return self.local(principal.user_id, ctx, principal.actor, fn)
 
-    def _guard(
-        self, subject_id: str, ctx: RequestContext, id_hash: str | None, *, attempt: bool = True
-    ) -> None:
-        self.guard(subject_id, ctx, id_hash, attempt=attempt)
-
-    def _id_hash(self, number: str) -> str:
-        return self.id_hash(number)
-
-    def _check_unique(self, subject_type: str, subject_id: str, id_hash: str) -> None:
-        self.check_unique(subject_type, subject_id, id_hash)
-
     def _begin(
         self, principal: Principal, ctx: RequestContext, method: Method, provider: str, **values: Any
     ) -> str:
@@ -663,18 +657,10 @@ class IdentityService:
             **values,
         )
 
-    def _call(self, vid: str, principal: Principal, ctx: RequestContext, fn: Callable[[], T]) -> T:
-        return self.call(vid, principal.actor, ctx, fn)
-
-    def _require_match(
-        self, vid: str, principal: Principal, ctx: RequestContext, result: CheckResult, id_hash: str
-    ) -> None:
-        self.require_match(vid, principal.actor, ctx, result, principal.user_id, id_hash)
-
     def _finish_check(
         self, vid: str, principal: Principal, ctx: RequestContext, result: CheckResult, id_hash: str
     ) -> None:
-        self._require_match(vid, principal, ctx, result, id_hash)
+        self.require_match(vid, principal.actor, ctx, result, principal.user_id, id_hash)
         self.complete(vid, principal, ctx)
 
     def _apply_face(self, vid: str, result: FaceResult, ctx: RequestContext, actor: Actor) -> None:
@@ -729,33 +715,6 @@ class IdentityService:
                 details={"reason_code": reason},
             )
 
-    def _replaced_identity(
-        self, session: Session, profile: IdentityProfile, v: IdentityVerification
-    ) -> tuple[str, str, str] | None:
-        """(kind, old name, old ID number / credit code) when ``v`` changes a verified identity."""
-        if profile.verified_at is None:
-            return None
-        if v.subject_type == SubjectType.ENTERPRISE:
-            if profile.credit_code == v.credit_code and profile.enterprise_name == v.enterprise_name:
-                return None
-            return ("enterprise", profile.enterprise_name or "", profile.credit_code or "")
-        if profile.id_hash == v.id_hash and profile.name_enc and v.name_enc:
-            old = self.d.fields.decrypt(profile.name_enc, purpose=P_NAME, session=session)
-            new = self.d.fields.decrypt(v.name_enc, purpose=P_NAME, session=session)
-            if old == new:
-                return None
-        old_name = (
-            self.d.fields.decrypt(profile.name_enc, purpose=P_NAME, session=session)
-            if profile.name_enc
-            else ""
-        )
-        old_id = (
-            self.d.fields.decrypt(profile.id_number_enc, purpose=P_ID, session=session)
-            if profile.id_number_enc
-            else ""
-        )
-        return ("individual", old_name, old_id)
-
     def _fail(
         self,
         session: Session,
@@ -787,25 +746,6 @@ class IdentityService:
     def _challenge_hash(self, vid: str, answer: str, session: Session) -> str:
         # Keyed and bound to this verification: an answer from another attempt never matches.
         return self.d.fields.lookup_hash(f"{vid}\x00{answer}", purpose=P_CHALLENGE, session=session)
-
-    def _encrypt_values(self, session: Session, values: dict[str, Any]) -> dict[str, Any]:
-        f = self.d.fields
-        out: dict[str, Any] = {}
-        for key, value in values.items():
-            if value is None:
-                continue
-            if key == "name":
-                out["name_enc"] = f.encrypt(value, purpose=P_NAME, session=session)
-            elif key == "id_number":
-                out["id_number_enc"] = f.encrypt(value, purpose=P_ID, session=session)
-                out["id_hash"] = f.lookup_hash(value, purpose=P_ID, session=session)
-            elif key == "mobile":
-                out["mobile_enc"] = f.encrypt(value, purpose=P_MOBILE, session=session)
-            elif key == "card":
-                out["card_enc"] = f.encrypt(value, purpose=P_CARD, session=session)
-            else:
-                out[key] = value
-        return out
 
     def _provider_is_sandbox(self) -> bool:
         return any(p is not None and p.sandbox for p in vars(self.d.providers).values())
