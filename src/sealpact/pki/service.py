@@ -50,8 +50,6 @@ if TYPE_CHECKING:
     from sealpact.pki.status import CrlDocument, OcspAnswer
     from sealpact.runtime import Runtime
 
-CA_NAMES = (ROOT, ISSUING)
-
 # Reasons a certificate may be revoked for (RFC 5280 section 5.3.1 names, as asn1crypto spells them).
 REVOCATION_REASONS = frozenset(
     {
@@ -266,14 +264,6 @@ class PkiService:
         with self.tx() as session:
             row = self.authority(session, TSA)
             return self.keys.load(session, row.key_id), self.chain_of(row)
-
-    def ocsp_identity(self) -> tuple[SigningKey, x509.Certificate, PkiAuthority]:
-        """The delegated OCSP responder's key and certificate, and the issuing CA it answers for."""
-        with self.tx() as session:
-            row = self.authority(session, OCSP)
-            issuing = self.authority(session, ISSUING)
-            session.expunge(issuing)
-            return self.keys.load(session, row.key_id), x509.Certificate.load(row.certificate), issuing
 
     # -- end-entity certificates ----------------------------------------------------------------------
 
