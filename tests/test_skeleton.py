@@ -62,3 +62,17 @@ def test_oversize_body_rejected_before_reading(runtime: Runtime) -> None:
     response = client.post("/healthz", content=b"x" * (limit + 1))
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_on_commit_runs_after_commit_and_never_after_rollback(runtime: Runtime) -> None:
+    from sealpact.db import on_commit
+
+    ran: list[str] = []
+    with runtime.sessions() as session:
+        on_commit(session, lambda: ran.append("rolled back"))
+        session.rollback()
+        session.commit()  # a later commit must not run the dropped callback
+        on_commit(session, lambda: ran.append("committed"))
+        assert ran == []
+        session.commit()
+    assert ran == ["committed"]

@@ -109,6 +109,9 @@ def on_commit(session: Session, callback: Callable[[], None]) -> None:
 
     Used to enqueue background jobs only for changes that really happened.
     """
+    # Begin the transaction now: a rollback of a session that never began one fires no event, and the
+    # callback would otherwise survive into the next commit.
+    session.connection()
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
