@@ -364,3 +364,61 @@ def test_maintenance_task_renews_responder_and_crls(runtime: Runtime) -> None:
             assert row.replaces_id is not None and row.kind == "ocsp"
     finally:
         rt.close()
+
+
+def _ocsp(
+    runtime: Runtime, *certs: cx509.Certificate, algorithm: hashes.HashAlgorithm | None = None
+) -> bytes:
+    from cryptography.x509 import ocsp as cocsp
+
+    issuer = cx509.load_der_x509_certificate(runtime.pki.certificate_der("issuing"))
+    builder = cocsp.OCSPRequestBuilder()
+    for cert in certs:
+        builder = builder.add_certificate(cert, issuer, algorithm or hashes.SHA1())
+    return builder.build().public_bytes(serialization.Encoding.DER)
+
+
+def test_ocsp_statuses_follow_revocation(pki: Runtime) -> None:
+    from asn1crypto import ocsp as asn1_ocsp
+
+    info = pki.pki.issue(individual(pki), public_key_der=spki(ec.generate_private_key(ec.SECP256R1())))
+    cert = cx509.load_der_x509_certificate(info.der)
+
+    def status(request: bytes) -> list[tuple[str, object]]:
+        answer = pki.pki.ocsp(request)
+        assert answer.successful and answer.this_update and answer.next_update
+        assert answer.next_update - answer.this_update == timedelta(
+            seconds=pki.settings.pki_ocsp_validity_seconds
+        )
+        parsed = asn1_ocsp.OCSPResponse.load(answer.body)
+        responses = parsed.basic_ocsp_response["tbs_response_data"]["responses"]
+        return [(r["cert_status"].name, r["cert_status"].native) for r in responses]
+
+    # SHA-256 CertIDs (RFC 6960 section 4.1.1 allows any hash) are answered like SHA-1 ones.
+    assert status(_ocsp(pki, cert, algorithm=hashes.SHA256()))[0][0] == "good"
+    pki.pki.revoke(info.serial, "certificate_hold")
+    held = status(_ocsp(pki, cert))[0]
+    assert held[0] == "revoked" and held[1]["revocation_reason"] == "certificate_hold"  # type: ignore[index]
+    pki.pki.release_hold(info.serial)
+    assert status(_ocsp(pki, cert))[0][0] == "good"
+
+
+def test_ocsp_refuses_other_issuers_and_hashes(pki: Runtime) -> None:
+    from asn1crypto import ocsp as asn1_ocsp
+
+    info = pki.pki.issue(individual(pki), public_key_der=spki(ec.generate_private_key(ec.SECP256R1())))
+    request = asn1_ocsp.OCSPRequest.load(_ocsp(pki, cx509.load_der_x509_certificate(info.der)))
+    tbs = request["tbs_request"]
+    cert_id = tbs["request_list"][0]["req_cert"]
+    cert_id["hash_algorithm"] = {"algorithm": "md5"}
+    answer = pki.pki.ocsp(asn1_ocsp.OCSPRequest({"tbs_request": tbs}).dump(force=True))
+    assert not answer.successful
+    assert asn1_ocsp.OCSPResponse.load(answer.body)["response_status"].native == "unauthorized"
+    # The root CA's own subordinates are not answered by this (issuing CA's) responder.
+    root = cx509.load_der_x509_certificate(pki.pki.certificate_der("root"))
+    issuing = cx509.load_der_x509_certificate(pki.pki.certificate_der("issuing"))
+    from cryptography.x509 import ocsp as cocsp
+
+    about_issuing = cocsp.OCSPRequestBuilder().add_certificate(issuing, root, hashes.SHA1()).build()
+    answer = pki.pki.ocsp(about_issuing.public_bytes(serialization.Encoding.DER))
+    assert asn1_ocsp.OCSPResponse.load(answer.body)["response_status"].native == "unauthorized"
