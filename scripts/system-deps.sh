@@ -4,8 +4,9 @@
 #   openssl        the reference client in the PKI tests
 #   poppler-utils  pdfsig / pdftoppm, qpdf: independent PDF validators
 #   fonts-noto-cjk Chinese text in seals and reports
+#   fonts-arphic-ukai  Kaiti (handwriting-style) font for generated signatures
 set -euo pipefail
-packages=(softhsm2 openssl poppler-utils qpdf fonts-noto-cjk)
+packages=(softhsm2 openssl poppler-utils qpdf fonts-noto-cjk fonts-arphic-ukai)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
