@@ -422,3 +422,27 @@ def test_ocsp_refuses_other_issuers_and_hashes(pki: Runtime) -> None:
     about_issuing = cocsp.OCSPRequestBuilder().add_certificate(issuing, root, hashes.SHA1()).build()
     answer = pki.pki.ocsp(about_issuing.public_bytes(serialization.Encoding.DER))
     assert asn1_ocsp.OCSPResponse.load(answer.body)["response_status"].native == "unauthorized"
+
+
+def test_concurrent_init_creates_one_hierarchy(runtime: Runtime) -> None:
+    import threading
+
+    runtimes = [Runtime(runtime.settings) for _ in range(3)]
+    errors: list[BaseException] = []
+
+    def init(rt: Runtime) -> None:
+        try:
+            rt.pki.ensure_hierarchy()
+        except BaseException as exc:  # collected and re-raised by the test below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=init, args=(rt,)) for rt in runtimes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for rt in runtimes:
+        rt.close()
+    assert errors == []
+    assert count(runtime, PkiAuthority) == 4
+    assert count(runtime, IssuedCertificate) == 4

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sealpact.audit import Actor
@@ -57,10 +58,23 @@ def ensure_hierarchy(
     """
     algorithm = algorithm or KeyAlgorithm(svc.settings.pki_key_algorithm)
     ctx = ctx or RequestContext.cli()
+    try:
+        done = _ensure_authorities(svc, algorithm, ctx)
+    except IntegrityError:
+        # Another process created the same authority at the same moment (unique name): use theirs.
+        done = _ensure_authorities(svc, algorithm, ctx)
+    from sealpact.pki.status import ensure_crls
+
+    ensure_crls(svc)
+    return done
+
+
+def _ensure_authorities(svc: PkiService, algorithm: KeyAlgorithm, ctx: RequestContext) -> list[str]:
     actor = Actor.system()
     done: list[str] = []
     with svc.tx() as session:
-        existing = {row.name: row for row in session.scalars(select(PkiAuthority))}
+        # Row locks (PostgreSQL) keep two workers from renewing the responder certificate twice.
+        existing = {row.name: row for row in session.scalars(select(PkiAuthority).with_for_update())}
         now = svc.clock.now()
         if ROOT not in existing:
             existing[ROOT] = _create_root(svc, session, algorithm, now, ctx, actor)
@@ -78,9 +92,6 @@ def ensure_hierarchy(
         elif x509.Certificate.load(ocsp_row.certificate).not_valid_after - now < OCSP_RENEW_BEFORE:
             _reissue_leaf_authority(svc, session, ocsp_row, existing[ISSUING], now, ctx, actor)
             done.append(OCSP + " (renewed)")
-    from sealpact.pki.status import ensure_crls
-
-    ensure_crls(svc)
     return done
 
 
