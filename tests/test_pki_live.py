@@ -273,6 +273,8 @@ def test_certificate_endpoints(live: Live) -> None:
     assert "public" in der.headers["cache-control"]
     pem = httpx.get(f"{live.url}/pki/ca/issuing.crt", params={"format": "pem"})
     assert pem.text.startswith("-----BEGIN CERTIFICATE-----")
+    head = httpx.head(f"{live.url}/pki/crl/issuing.crl")  # caches and proxies revalidate with HEAD
+    assert head.status_code == 200 and head.headers["etag"] and not head.content
     assert httpx.get(f"{live.url}/pki/ca/nope.crt").status_code == 404
     assert httpx.get(f"{live.url}/pki/crl/nope.crl").status_code == 404
     assert httpx.get(f"{live.url}/pki/crl/tsa.crl").status_code == 404
