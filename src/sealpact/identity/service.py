@@ -306,13 +306,17 @@ class IdentityService:
         self, principal: Principal, ctx: RequestContext, verification_id: str, code: str
     ) -> VerificationView:
         """Check the SMS code of a mobile3 / bank4 / legal-representative verification."""
-        with transaction(self.d.sessions) as session:
+        problem: IdentityError | None = None
+        with transaction(self.d.sessions) as session:  # raise after commit, so an expiry is kept
             v = self.owned(session, principal, verification_id)
             subject_id = v.subject_id
             if v.step not in ("sms_sent", "legal_rep_sms") or v.status != "pending":
                 if self.expire_if_due(session, v) or v.status == "expired":
-                    raise ChallengeExpired("The code has expired; start again.")
-                raise VerificationStateError("This verification is not waiting for an SMS code.")
+                    problem = ChallengeExpired("The code has expired; start again.")
+                else:
+                    problem = VerificationStateError("This verification is not waiting for an SMS code.")
+        if problem is not None:
+            raise problem
         self.guard(subject_id, ctx, None, attempt=False)
         self.check_challenge(principal, ctx, verification_id, code.strip(), self.d.policy.sms_max_attempts)
         self.complete(verification_id, principal, ctx)
@@ -361,7 +365,7 @@ class IdentityService:
         """Compare a one-time answer (code / amount) with its hash; count and limit wrong answers."""
         failure: IdentityError | None = None
         with transaction(self.d.sessions) as session:
-            v = self._get(session, vid)
+            v = self._get(session, vid, lock=True)
             now = self.d.clock.now()
             if v.challenge_hash is None or v.challenge_expires_at is None:
                 raise VerificationStateError("Nothing to confirm for this verification.")
@@ -673,8 +677,8 @@ class IdentityService:
             and result.liveness >= threshold
         )
         with transaction(self.d.sessions) as session:
-            v = self._get(session, vid)
-            if v.status != "pending":
+            v = self._get(session, vid, lock=True)
+            if v.status != "pending" or v.step == "face_passed":
                 return  # the callback and a poll raced: the first one decided
             add_transaction(v, result.transaction_id)
             v.sandbox = v.sandbox or result.sandbox
@@ -693,7 +697,9 @@ class IdentityService:
                 threshold=threshold,
                 reason_code=result.detail,
             )
-            if not passed:
+            if passed:
+                v.step = "face_passed"
+            else:
                 reason = "face_cancelled" if result.detail == "user_cancelled" else "face_not_matched"
                 self._fail(session, v, reason, ctx, actor)
             subject_id, id_hash = v.subject_id, v.id_hash
@@ -756,8 +762,10 @@ class IdentityService:
         return provider
 
     @staticmethod
-    def _get(session: Session, vid: str) -> IdentityVerification:
-        v = session.get(IdentityVerification, vid)
+    def _get(session: Session, vid: str, *, lock: bool = False) -> IdentityVerification:
+        # lock: SELECT ... FOR UPDATE on PostgreSQL, so concurrent answers are counted one by one
+        # (SQLite serialises writers on its own).
+        v = session.get(IdentityVerification, vid, with_for_update=lock)
         if v is None:
             raise VerificationNotFound("Verification not found.")
         return v
