@@ -282,3 +282,5 @@ def test_openapi_documents_the_auth_api(runtime: Runtime, clock: FrozenClock) ->
     for path in ("/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/login/totp", "/api/v1/tokens"):
         assert path in schema["paths"]
     assert "RegisterIn" in schema["components"]["schemas"]
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert schema["paths"]["/api/v1/tokens"]["post"]["security"] == [{"HTTPBearer": []}]

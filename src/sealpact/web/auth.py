@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sealpact.accounts.auth import SessionGrant
 from sealpact.accounts.errors import SessionInvalid
@@ -24,6 +25,8 @@ CSRF_HEADER = "x-csrf-token"
 CSRF_FORM_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# Declared so the OpenAPI schema shows the bearer scheme; errors are ours (auto_error=False).
+_bearer_scheme = HTTPBearer(auto_error=False, description="Personal API token: `Bearer spk_...`")
 
 
 def session_cookie_name(settings: Settings) -> str:
@@ -69,14 +72,13 @@ def get_principal(
     request: Request,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     form_csrf: Annotated[str | None, Depends(_form_csrf_token)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
 ) -> Principal:
     """Bearer token first (``Authorization: Bearer spk_...``), else the session cookie (+ CSRF check)."""
-    authorization = request.headers.get("authorization")
-    if authorization is not None:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
+    if request.headers.get("authorization") is not None:
+        if bearer is None or not bearer.credentials.strip():
             raise SessionInvalid("Use 'Authorization: Bearer <API token>'.")
-        return runtime.accounts.tokens.authenticate(value.strip())
+        return runtime.accounts.tokens.authenticate(bearer.credentials.strip())
     token = session_token_of(request)
     if token is None:
         raise SessionInvalid("Not logged in.")
