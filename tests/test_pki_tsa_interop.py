@@ -342,3 +342,16 @@ def test_pyhanko_pdf_document_timestamp_in_process(env: Env) -> None:
     signature = PdfFileReader(stamped).embedded_signatures[0]
     status = validate_pdf_timestamp(signature, validation_context=context)
     assert status.intact and status.valid and status.trusted
+
+
+def test_tsa_before_the_ca_exists_is_a_clean_503(runtime: Runtime) -> None:
+    client = TestClient(create_app(runtime))
+    body = tsp.TimeStampReq(
+        {
+            "version": 1,
+            "message_imprint": {"hash_algorithm": {"algorithm": "sha256"}, "hashed_message": b"\x00" * 32},
+        }
+    ).dump()
+    response = client.post("/pki/tsa", content=body, headers={"Content-Type": CONTENT_TYPE_QUERY})
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "pki_not_initialised"

@@ -66,7 +66,7 @@ class TsaConfigurationError(PkiError):
     """The TSA key or certificate is unusable (RFC 3161 section 2.3 requirements not met)."""
 
     code = "tsa_misconfigured"
-    http_status = 500
+    http_status = 503  # the service is unavailable until an operator fixes the TSA certificate
 
 
 # --- DER encoding (X.690 section 10: definite lengths, minimal encodings) -----------------------------
