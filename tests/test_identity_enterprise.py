@@ -133,6 +133,10 @@ def test_micro_deposit(env: Env) -> None:
         True,
     )
     assert (state["enterprise_name"], state["credit_code"]) == (ENTERPRISE.name, ENTERPRISE.credit_code)
+    record = ok.json()
+    assert record["initiated_by"] and record["agent_verification_id"]  # the agent, verified, is recorded
+    page = agent.get(f"/identity/organizations/{org_id}")
+    assert page.status_code == 200 and ENTERPRISE.name in page.text and "SANDBOX" in page.text
     again = agent.post(
         f"/api/v1/identity/verifications/{v['id']}/deposit/confirm", json={"amount": f"0.{amount:02d}"}
     )

@@ -19,7 +19,7 @@ from sealpact.identity.adapters import ContractProvider
 from sealpact.identity.errors import SandboxRefused
 from sealpact.identity.http import SignedHttpClient
 from sealpact.identity.signing import MemoryNonceStore
-from sealpact.identity.wiring import PkiCertificateLink, build_providers
+from sealpact.identity.wiring import build_providers
 from sealpact.pki.policy import end_entity_policy_oid, parse_end_entity_policy
 from sealpact.runtime import Runtime
 from tests.conftest import make_settings
@@ -87,8 +87,7 @@ def test_certificate_marks_sandbox_and_is_revoked_when_identity_changes(env: Env
         == 200
     )
 
-    link = PkiCertificateLink(runtime)
-    identity = link.subject_identity(runtime.identity, "individual", user_id)
+    identity = runtime.identity.certificate_identity("individual", user_id)
     assert identity.sandbox and int(identity.level) == 1 and ZHANG.id_number not in identity.unique_id
     key = ec.generate_private_key(ec.SECP256R1())
     spki = key.public_key().public_bytes(

@@ -21,6 +21,7 @@ from sealpact.config import Settings
 from sealpact.identity.masking import mask_bank_card, mask_id_number, mask_mobile, mask_name
 from sealpact.identity.models import IdentityProfile, IdentityVerification
 from sealpact.identity.providers import ProviderSet
+from sealpact.pki.policy import SubjectIdentity
 
 # Field-cipher purposes: each has its own data keys (never the document keys).
 P_NAME = "identity.name"
@@ -84,7 +85,9 @@ class Cipher(Protocol):
 
 
 class CertificateLink(Protocol):
-    """The PKI side: revoke the certificates issued for an identity that has been replaced."""
+    """The PKI side: the identity a certificate is issued for; revocation when it is replaced."""
+
+    def certificate_identity(self, verified: VerifiedIdentity) -> SubjectIdentity: ...
 
     def revoke_for_identity(self, *, subject_type: str, name: str, unique_value: str) -> int: ...
 
@@ -173,6 +176,8 @@ class VerificationView:
     masked: dict[str, str] = field(default_factory=dict)
     deposit_remark: str | None = None
     transactions: tuple[str, ...] = ()
+    initiated_by: str | None = None  # the user who started it (the agent, for enterprises)
+    agent_verification_id: str | None = None  # the agent's own individual verification
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -191,6 +196,8 @@ class VerificationView:
             "masked": dict(self.masked),
             "deposit_remark": self.deposit_remark,
             "provider_transactions": list(self.transactions),
+            "initiated_by": self.initiated_by,
+            "agent_verification_id": self.agent_verification_id,
         }
 
 
@@ -320,6 +327,8 @@ def verification_view(
         masked=masked,
         deposit_remark=v.deposit_remark,
         transactions=tuple(json.loads(v.transactions or "[]")),
+        initiated_by=v.initiated_by,
+        agent_verification_id=v.agent_verification_id,
     )
 
 

@@ -65,6 +65,7 @@ from sealpact.identity.records import (
     status_view,
     verification_view,
 )
+from sealpact.pki.policy import SubjectIdentity
 
 log = logging.getLogger("sealpact.identity")
 T = TypeVar("T")
@@ -128,6 +129,12 @@ class IdentityService:
             name = self.d.fields.decrypt(p.name_enc or "", purpose=P_NAME, session=session)
             number = self.d.fields.decrypt(p.id_number_enc or "", purpose=P_ID, session=session)
             return VerifiedIdentity(subject_type, name, number, p.level, p.sandbox)
+
+    def certificate_identity(self, subject_type: str, subject_id: str) -> SubjectIdentity:
+        """The PKI ``SubjectIdentity`` of a verified subject (pseudonymised ID, level, sandbox flag)."""
+        if self.d.certificates is None:
+            raise ProviderUnavailable("No certificate authority is wired to identity verification.")
+        return self.d.certificates.certificate_identity(self.verified_identity(subject_type, subject_id))
 
     # -- individual methods ------------------------------------------------------------------------
 

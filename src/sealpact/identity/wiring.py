@@ -25,7 +25,7 @@ from sealpact.identity.errors import SandboxRefused
 from sealpact.identity.http import SignedHttpClient
 from sealpact.identity.models import IdentityNonce
 from sealpact.identity.providers import ProviderSet
-from sealpact.identity.records import IdentityDeps, IdentityPolicy
+from sealpact.identity.records import IdentityDeps, IdentityPolicy, VerifiedIdentity
 
 if TYPE_CHECKING:
     from sealpact.identity.service import IdentityService
@@ -158,14 +158,16 @@ class PkiCertificateLink:
     def subject_identity(
         self, identity: IdentityService, subject_type: str, subject_id: str
     ) -> SubjectIdentity:
+        return self.certificate_identity(identity.verified_identity(subject_type, subject_id))
+
+    def certificate_identity(self, verified: VerifiedIdentity) -> SubjectIdentity:
         """What the PKI issues a certificate for: level and the sandbox flag go into its policy OID."""
         from sealpact.pki.policy import SubjectIdentity, SubjectKind, VerificationLevel
 
-        verified = identity.verified_identity(subject_type, subject_id)
         return SubjectIdentity(
-            kind=SubjectKind(subject_type),
+            kind=SubjectKind(verified.subject_type),
             name=verified.name,
-            unique_id=self.unique_value(subject_type, verified.unique_value),
+            unique_id=self.unique_value(verified.subject_type, verified.unique_value),
             level=VerificationLevel(min(verified.level, 3)),
             sandbox=verified.sandbox,
         )

@@ -253,6 +253,11 @@ def status_page(runtime: RuntimeDep, principal: CurrentPrincipal) -> HTMLRespons
     return HTMLResponse(render_status(runtime.identity.my_status(principal)))
 
 
+@router.get("/identity/organizations/{organization_id}", response_class=HTMLResponse, include_in_schema=False)
+def org_status_page(organization_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> HTMLResponse:
+    return HTMLResponse(render_status(runtime.identity.enterprise_status(principal, organization_id)))
+
+
 @router.get("/identity/face/return", response_class=HTMLResponse, include_in_schema=False)
 def face_return(
     verification: str, runtime: RuntimeDep, principal: CurrentPrincipal, ctx: ContextDep
