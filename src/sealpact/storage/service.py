@@ -12,14 +12,12 @@ it overlaps encryption and I/O.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import io
 import logging
+import queue
 import re
 import uuid
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
@@ -45,6 +43,7 @@ from sealpact.storage.envelope import (
 from sealpact.storage.errors import BlobIntegrityError, BlobNotFound, BlobTooLarge
 from sealpact.storage.keys import KeyProvider, WrappedKey
 from sealpact.storage.models import Blob
+from sealpact.storage.pipeline import THREAD_MIN, Hasher, Prefetch, read_chunks_into_ring
 from sealpact.storage.store import BlobStore, Chunk, ObjectReader, object_key
 
 if TYPE_CHECKING:
@@ -53,7 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("sealpact.storage")
 
 _CONTENT_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*(\s*;.*)?")
-_THREAD_HASH_MIN = 64 << 10  # below this a thread hand-off costs more than it saves
 DEFAULT_READ_BYTES_LIMIT = 64 << 20
 
 
@@ -106,52 +104,6 @@ def _parse_id(blob_id: str) -> uuid.UUID:
     return parsed
 
 
-class _Hasher:
-    """SHA-256 fed in order; large updates run in a helper thread while the caller works on.
-
-    :meth:`update` waits for the previous update first, so a caller alternating two buffers may
-    refill the older one as soon as ``update`` returns.
-    """
-
-    def __init__(self, threaded: bool) -> None:
-        self._hash = hashlib.sha256()
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="sealpact-hash") if threaded else None
-        self._pending: Future[None] | None = None
-
-    def update(self, data: Chunk) -> None:
-        self.wait()
-        if self._pool is None or len(data) < _THREAD_HASH_MIN:
-            self._hash.update(data)
-        else:
-            self._pending = self._pool.submit(self._hash.update, data)
-
-    def wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()
-
-    def hexdigest(self) -> str:
-        self.wait()
-        return self._hash.hexdigest()
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.wait()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-
-
-def _readinto_full(readinto: Any, buffer: bytearray) -> int:
-    view = memoryview(buffer)
-    got = 0
-    while got < len(buffer):
-        n = readinto(view[got:])
-        if not n:
-            break
-        got += n
-    return int(got)
-
-
 class _Sealing:
     """The put pipeline: plaintext source -> header + records, counting and hashing on the way."""
 
@@ -160,7 +112,7 @@ class _Sealing:
         self.chunk_size = sealer.header.chunk_size
         self.max_size = max_size
         self.size = 0
-        self.hasher = _Hasher(threaded=self.chunk_size >= _THREAD_HASH_MIN)
+        self.hasher = Hasher(threaded=self.chunk_size >= THREAD_MIN)
         self._out = bytearray(self.chunk_size + TAG_SIZE)
 
     def records(self, source: Source) -> Iterator[Chunk]:
@@ -200,21 +152,29 @@ class _Sealing:
             yield self._seal(data[offset : offset + step], offset + step >= size)
 
     def _from_readinto(self, readinto: Any) -> Iterator[Chunk]:
-        # Two plaintext buffers: one is hashed (helper thread) and sealed while the next is read.
-        buffers = (bytearray(self.chunk_size), bytearray(self.chunk_size))
-        current = 0
-        filled = _readinto_full(readinto, buffers[0])
-        while True:
-            view = memoryview(buffers[current])[:filled]
-            # update() first waits for the previous chunk's hash, so the other buffer is free to refill.
-            self._count(view)
-            following = 0
-            if filled == self.chunk_size:
-                following = _readinto_full(readinto, buffers[1 - current])
-            yield self._seal(view, following == 0, counted=True)
-            if following == 0:
-                return
-            current, filled = 1 - current, following
+        # A helper thread reads ahead into a ring of buffers (file reads release the GIL), another
+        # hashes, this one encrypts and hands records to the store; the consumer returns each buffer.
+        size = self.chunk_size
+        free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(4):
+            free.put(bytearray(size))
+        prefetch = Prefetch(read_chunks_into_ring(readinto, size, free), depth=2)
+        try:
+            chunks = iter(prefetch)
+            current: tuple[bytearray, int] | None = next(chunks)
+            while current is not None:
+                buffer, filled = current
+                view = memoryview(buffer)[:filled]
+                self._count(view)  # hashing starts in its thread
+                following = next(chunks, None) if filled == size else None
+                last = following is None or following[1] == 0
+                yield self._seal(view, last, counted=True)
+                self.hasher.wait()  # done reading this buffer: recycle it
+                view.release()
+                free.put(buffer)
+                current = None if last else following
+        finally:
+            prefetch.close()
 
     def _from_chunks(self, pieces: Iterable[Chunk]) -> Iterator[Chunk]:
         for chunk, last in rechunk(pieces, self.chunk_size):
@@ -264,17 +224,24 @@ class BlobReader(io.RawIOBase):
     def chunks(self) -> Iterator[bytes]:
         """The plaintext, chunk by chunk (each a fresh ``bytes``)."""
         opener = self._opener()
-        hasher = _Hasher(threaded=opener.header.chunk_size >= _THREAD_HASH_MIN)
+        hasher = Hasher(threaded=opener.header.chunk_size >= THREAD_MIN)
+        records = self._prefetch_records(opener)
         size = 0
         try:
-            for record, last in iter_records(self._reader.read, opener.record_size):
+            for record, last in records:
                 plain = opener.open(record, last=last)
                 hasher.update(plain)
                 size += len(plain)
                 yield plain
             self._verify(size, hasher.hexdigest())
         finally:
+            records.close()
             hasher.close()
+
+    def _prefetch_records(self, opener: Opener) -> Prefetch[tuple[bytes, bool]]:
+        """Stored records read ahead in a helper thread (store reads release the GIL)."""
+        read, record_size = self._reader.read, opener.record_size
+        return Prefetch(lambda _stop: iter_records(read, record_size), depth=2)
 
     def __iter__(self) -> Iterator[bytes]:
         return self.chunks()
@@ -286,10 +253,11 @@ class BlobReader(io.RawIOBase):
         """
         opener = self._opener()
         buffers = (bytearray(opener.header.chunk_size), bytearray(opener.header.chunk_size))
-        hasher = _Hasher(threaded=opener.header.chunk_size >= _THREAD_HASH_MIN)
+        hasher = Hasher(threaded=opener.header.chunk_size >= THREAD_MIN)
+        records = self._prefetch_records(opener)
         size, current = 0, 0
         try:
-            for record, last in iter_records(self._reader.read, opener.record_size):
+            for record, last in records:
                 # This buffer held the chunk two records back, whose hash update() already waited for.
                 plain = opener.open_into(record, buffers[current], last=last)
                 hasher.update(plain)  # hashed in the helper thread while the sink writes it
@@ -298,6 +266,7 @@ class BlobReader(io.RawIOBase):
                 current = 1 - current
             self._verify(size, hasher.hexdigest())
         finally:
+            records.close()
             hasher.close()
         return size
 
@@ -319,9 +288,9 @@ class BlobReader(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
-            self._reader.close()
             if self._chunks is not None and hasattr(self._chunks, "close"):
-                self._chunks.close()
+                self._chunks.close()  # stops its read-ahead thread before the reader goes
+            self._reader.close()
         super().close()
 
 
