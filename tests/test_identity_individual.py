@@ -71,9 +71,7 @@ def test_id2_local_checks_mismatch_success_and_masking(
     assert (
         (status, code) == (422, "invalid_id_number") and "check character" in message and bad not in message
     )
-    assert (
-        env.authority.state.sms == []
-    )  # and no provider call was made for it (nothing to observe but the audit)
+    assert _actions(env) == ["identity.rejected_locally"]  # no attempt row, no provider call
 
     mismatch = client.post(
         "/api/v1/identity/individual/id2", json={"name": "李四", "id_number": ZHANG.id_number}
