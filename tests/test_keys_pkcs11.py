@@ -149,3 +149,31 @@ def test_blobs_and_fields_under_the_hsm_then_rotation(hsm_runtime: Runtime) -> N
         assert fresh.fields.decrypt(token, purpose="accounts.totp") == "JBSWY3DPEHPK3PXP"
     finally:
         fresh.close()
+
+
+def test_keys_commands_with_the_hsm(softhsm: SoftHSM, tmp_path: Path) -> None:  # noqa: F811
+    from click.testing import CliRunner
+
+    from sealpact.cli.main import cli
+
+    env = {
+        "SEALPACT_DATA_DIR": str(tmp_path),
+        "SEALPACT_KEY_PROVIDER": "pkcs11",
+        "SEALPACT_PKCS11_MODULE": str(softhsm.module),
+        "SEALPACT_PKCS11_TOKEN_LABEL": softhsm.spare_tokens[1],
+        "SEALPACT_PKCS11_PIN": softhsm.user_pin,
+    }
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(cli, list(args), env=env, obj={}, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    first = run("keys", "init").split()[-1]
+    assert first.startswith("p11-")
+    assert run("keys", "init").split()[-1] == first  # idempotent
+    run("db", "upgrade")
+    assert f"active KEK: {first}" in run("keys", "status")
+    out = run("keys", "rotate")
+    assert "new active KEK: p11-" in out and f"(previous: {first})" in out
+    assert "re-wrapped 0 blob keys and 0 data keys" in out
