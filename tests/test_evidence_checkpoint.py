@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,8 +42,9 @@ from sealpact.evidence.note import (
     parse_note,
     sign_note,
 )
+from tests.vectors import VECTORS_DIR
 
-REKOR = Path("/work/shared/vectors/rekor-v2")
+REKOR = VECTORS_DIR / "rekor-v2"
 ROOT = bytes(range(32))
 
 # --- checkpoint body -------------------------------------------------------------------------------------

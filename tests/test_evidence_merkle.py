@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,8 +37,9 @@ from sealpact.evidence.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.vectors import VECTORS_DIR
 
-VECTORS = Path("/work/shared/vectors/transparency-dev-merkle")
+VECTORS = VECTORS_DIR / "transparency-dev-merkle"
 LEAVES = [
     bytes.fromhex(h)
     for h in [

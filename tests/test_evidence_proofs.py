@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -25,6 +24,7 @@ from sealpact.evidence.errors import (
 from sealpact.evidence.merkle import MemoryHashStore, inclusion_proof, leaf_hash
 from sealpact.evidence.note import Ed25519Signer, Ed25519Verifier
 from sealpact.evidence.proofs import HEADER, TlogProof, parse_tlog_proof, verify_tlog_proof
+from tests.vectors import VECTORS_DIR
 
 ORIGIN = "log.sealpact.test/evidence"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -181,7 +181,7 @@ def test_size_limit() -> None:
 
 def test_rekor_v2_entry_as_a_tlog_proof() -> None:
     # Repackage the real Rekor v2 staging entry as a tlog-proof and verify it with our code.
-    vectors = Path("/work/shared/vectors/rekor-v2")
+    vectors = VECTORS_DIR / "rekor-v2"
     bundle = json.loads((vectors / "staging-rekor-v2.txt.sigstore.json").read_text())
     trusted = json.loads((vectors / "staging-trusted-root.json").read_text())
     entry = bundle["verificationMaterial"]["tlogEntries"][0]
