@@ -49,13 +49,19 @@ class NullSink:
         return len(data)
 
 
+CPU_SECONDS: dict[int, float] = {}  # id(fn) -> median process CPU seconds (all threads) per run
+
+
 def median_seconds(fn: Callable[[], object], runs: int) -> float:
     fn()  # warm-up
-    times = []
+    times, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        before, start = os.times(), time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
+        after = os.times()
+        cpu.append(after.user - before.user + after.system - before.system)
+    CPU_SECONDS[id(fn)] = statistics.median(cpu)
     return statistics.median(times)
 
 
@@ -171,6 +177,7 @@ def main() -> None:
         # -- the service ------------------------------------------------------------------------
         results: dict[str, float] = {}
         copies: dict[str, float] = {}
+        cpu: dict[str, float] = {}
         memory: dict[str, tuple[int, int]] = {}
         for label, root in (("tmpfs", fast), ("disk", disk)):
             service = build_service(root / "svc", chunk)
@@ -188,6 +195,7 @@ def main() -> None:
             copies[label] = median_seconds(plain_copy, runs)
 
             results[f"put ({label})"] = median_seconds(put, runs)
+            cpu[f"put ({label})"] = CPU_SECONDS[id(put)]
 
             def read_copy(service: BlobService = service, last: list[str] = last) -> None:
                 with service.open(last[0]) as reader:
@@ -199,7 +207,9 @@ def main() -> None:
                         pass
 
             results[f"read copy_to ({label})"] = median_seconds(read_copy, runs)
+            cpu[f"read copy_to ({label})"] = CPU_SECONDS[id(read_copy)]
             results[f"read iterate ({label})"] = median_seconds(read_iter, runs)
+            cpu[f"read iterate ({label})"] = CPU_SECONDS[id(read_iter)]
             if label == "tmpfs":
                 memory["put"] = peak_memory(put)
                 memory["read copy_to"] = peak_memory(read_copy)
@@ -209,13 +219,16 @@ def main() -> None:
         return f"{size / seconds / 1e9:6.2f} GB/s"
 
     print(f"sealpact storage bench: {size // MiB} MiB, {chunk // 1024} KiB chunks, median of {runs} runs")
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    load = os.getloadavg()[0]
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load:.2f} at the end")
+    print("CPU s/run: process CPU time (all threads); wall time above it means waiting for a core")
     print()
     print(f"{'baseline (in memory)':34} {'throughput':>12}")
     for name, seconds in baselines.items():
         print(f"{name:34} {gbps(seconds):>12}")
     print()
-    print(f"{'sealpact':34} {'throughput':>12} {'vs raw':>8} {'vs raw _into':>13} {'vs plain copy':>14}")
+    header = f"{'sealpact':34} {'throughput':>12} {'vs raw':>8} {'vs raw _into':>13} {'CPU s/run':>10}"
+    print(header + f" {'vs plain copy':>14}")
     for label, seconds in copies.items():
         print(f"{'plain file copy, no crypto (' + label + ')':34} {gbps(seconds):>12}")
     for name, seconds in results.items():
@@ -223,7 +236,8 @@ def main() -> None:
         a, b = baselines[f"raw AESGCM.{kind}"], baselines[f"raw AESGCM.{kind}_into"]
         label = name[name.index("(") + 1 : -1]
         vs_copy = f"{copies[label] / seconds:>13.2f}x" if kind == "encrypt" else ""
-        print(f"{name:34} {gbps(seconds):>12} {a / seconds:>7.2f}x {b / seconds:>12.2f}x {vs_copy}")
+        row = f"{name:34} {gbps(seconds):>12} {a / seconds:>7.2f}x {b / seconds:>12.2f}x {cpu[name]:>10.2f}"
+        print(f"{row} {vs_copy}")
     print()
     print(f"{'peak memory (tmpfs)':34} {'tracemalloc':>12} {'RSS delta':>11}")
     for name, (traced, rss) in memory.items():
