@@ -57,3 +57,19 @@ def test_purge_expired(runtime: Runtime) -> None:
         ).status_code
         == 200
     )
+
+
+def test_purge_runs_as_a_periodic_job(runtime: Runtime) -> None:
+    from sealpact.jobs.registry import JobContext, load_tasks
+
+    spec = load_tasks().get("accounts.purge_expired")
+    assert spec.periodic and spec.every_minutes == 60
+    clock = FrozenClock(START)
+    setup_accounts(runtime, clock=clock)
+    make_client(runtime).post(
+        "/api/v1/auth/login", json={"identifier": "nobody@example.com", "password": "wrong pass"}
+    )
+    assert _count(runtime, LoginThrottle) == 2
+    clock.advance(days=2)
+    spec.func(JobContext(runtime, "job-1", spec.name, 1, 1, None))
+    assert _count(runtime, LoginThrottle) == 0

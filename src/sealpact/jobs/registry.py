@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from sealpact.runtime import Runtime
 
 # Modules whose import registers tasks. Each domain appends its own `tasks` module here.
-TASK_MODULES: tuple[str, ...] = ("sealpact.notify.tasks", "sealpact.pki.tasks")
+TASK_MODULES: tuple[str, ...] = ("sealpact.notify.tasks", "sealpact.pki.tasks", "sealpact.accounts.tasks")
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
