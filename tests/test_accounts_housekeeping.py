@@ -63,7 +63,7 @@ def test_purge_runs_as_a_periodic_job(runtime: Runtime) -> None:
     from sealpact.jobs.registry import JobContext, load_tasks
 
     spec = load_tasks().get("accounts.purge_expired")
-    assert spec.periodic and spec.every_minutes == 60
+    assert spec.periodic and spec.every_minutes == 30
     clock = FrozenClock(START)
     setup_accounts(runtime, clock=clock)
     make_client(runtime).post(
