@@ -366,3 +366,42 @@ def test_other_accounts_verifications_are_not_found(env: Env) -> None:
         stranger.post(f"/api/v1/identity/verifications/{v['id']}/sms", json={"code": code}).status_code == 404
     )
     assert httpx.get(f"{env.platform_url}/api/v1/identity/status").status_code == 401
+
+
+def test_ip_rate_limit_across_accounts(env: Env) -> None:
+    from sealpact.accounts.throttle import Limit
+    from sealpact.identity.records import IdentityPolicy
+    from sealpact.identity.wiring import build_identity
+
+    # A small per-IP budget: every test client comes from 127.0.0.1.
+    env.runtime.__dict__["identity"] = build_identity(
+        env.runtime, policy=IdentityPolicy(ip_attempts=Limit(3, 3600, 600))
+    )
+    people = [(ZHANG.name, ZHANG.id_number), (LI.name, LI.id_number), (WANG.name, WANG.id_number)]
+    for name, number in people:
+        client, _ = env.client()
+        assert (
+            client.post(
+                "/api/v1/identity/individual/id2", json={"name": name, "id_number": number}
+            ).status_code
+            == 200
+        )
+    client, _ = env.client()
+    locked = client.post(
+        "/api/v1/identity/individual/id2", json={"name": "张三", "id_number": ZHANG.id_number}
+    )
+    status, code, message = error_of(locked)
+    assert (status, code) == (429, "identity_locked") and "10 minute(s)" in message
+
+
+def test_rejected_callbacks_are_throttled_per_ip(env: Env) -> None:
+    from sealpact.accounts.throttle import Limit
+    from sealpact.identity.records import IdentityPolicy
+    from sealpact.identity.wiring import build_identity
+
+    env.runtime.__dict__["identity"] = build_identity(
+        env.runtime, policy=IdentityPolicy(callback_failures=Limit(2, 3600, 3600))
+    )
+    url = f"{env.platform_url}/api/v1/identity/face/callback/whatever"
+    codes = [httpx.post(url, content=b"{}").json()["error"]["code"] for _ in range(3)]
+    assert codes == ["signature_invalid", "signature_invalid", "identity_locked"]

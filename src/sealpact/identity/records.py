@@ -7,6 +7,7 @@ record the outcome in a short transaction afterwards, so a slow provider never h
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,6 +23,8 @@ from sealpact.identity.masking import mask_bank_card, mask_id_number, mask_mobil
 from sealpact.identity.models import IdentityProfile, IdentityVerification
 from sealpact.identity.providers import ProviderSet
 from sealpact.pki.policy import SubjectIdentity
+
+log = logging.getLogger("sealpact.identity")
 
 # Field-cipher purposes: each has its own data keys (never the document keys).
 P_NAME = "identity.name"
@@ -107,6 +110,8 @@ class IdentityPolicy:
     # Failures: mismatches, wrong codes and amounts, invalid input.
     account_failures: Limit = field(default_factory=lambda: Limit(5, 86400, 3600))
     id_failures: Limit = field(default_factory=lambda: Limit(5, 86400, 86400))
+    # Rejected (forged, replayed, late) provider callbacks per source IP.
+    callback_failures: Limit = field(default_factory=lambda: Limit(50, 3600, 3600))
 
 
 @dataclass(frozen=True)
@@ -372,3 +377,17 @@ def replaced_identity(
         fields.decrypt(profile.id_number_enc, purpose=P_ID, session=session) if profile.id_number_enc else ""
     )
     return ("individual", old_name, old_id)
+
+
+def revoke_quietly(link: Any, kind: str, name: str, value: str) -> None:
+    try:
+        count = link.revoke_for_identity(subject_type=kind, name=name, unique_value=value)
+        log.info("revoked %d certificate(s) of a replaced %s identity", count, kind)
+    except Exception:  # the identity change is committed; a failed revocation must be visible, not fatal
+        log.exception("revoking certificates of a replaced %s identity failed; revoke them by hand", kind)
+
+
+def human_duration(seconds: int) -> str:
+    if seconds >= 3600:
+        return f"{(seconds + 3599) // 3600} hour(s)"
+    return f"{(seconds + 59) // 60} minute(s)"

@@ -60,7 +60,9 @@ from sealpact.identity.records import (
     add_transaction,
     encrypt_values,
     get_profile,
+    human_duration,
     replaced_identity,
+    revoke_quietly,
     settle_state,
     status_view,
     verification_view,
@@ -282,9 +284,15 @@ class IdentityService:
     ) -> None:
         """A provider's signed callback: signature, time window and nonce (provider), then binding here."""
         face = self._need(self.d.providers.face, "face")
+        # No session here: rejected callbacks are counted per IP, so junk cannot flood the audit log.
+        ip_key = f"idv:cb:{ctx.ip or 'unknown'}"
+        wait = self.d.throttle.locked_for(ip_key)
+        if wait:
+            raise IdentityThrottled("Too many rejected callbacks from this address.", retry_after=wait)
         try:
             result = face.parse_callback(method=method, path=path, headers=headers, body=body)
         except CallbackRejected as exc:
+            self.d.throttle.register_failure(ip_key, self.d.policy.callback_failures)
             self._audit_callback(verification_id, ctx, exc.code)
             raise
         with transaction(self.d.sessions) as session:
@@ -436,7 +444,7 @@ class IdentityService:
                     link, (kind, old_name, old_value) = self.d.certificates, revoke
                     on_commit(
                         session,
-                        lambda: _revoke_quietly(link, kind, old_name, old_value),
+                        lambda: revoke_quietly(link, kind, old_name, old_value),
                     )
         except IntegrityError:
             self._fail_in_new_tx(vid, "identity_in_use", ctx, actor)
@@ -597,7 +605,7 @@ class IdentityService:
         wait = max(throttle.locked_for(key) for key in keys)
         if wait:
             raise IdentityThrottled(
-                f"Too many verification attempts; verification is locked for {_human(wait)}.",
+                f"Too many verification attempts; verification is locked for {human_duration(wait)}.",
                 retry_after=wait,
             )
         if attempt:
@@ -784,17 +792,3 @@ class IdentityService:
                 IdentityProfile.subject_type == subject_type, IdentityProfile.subject_id == subject_id
             )
         ).one_or_none()
-
-
-def _revoke_quietly(link: Any, kind: str, name: str, value: str) -> None:
-    try:
-        count = link.revoke_for_identity(subject_type=kind, name=name, unique_value=value)
-        log.info("revoked %d certificate(s) of a replaced %s identity", count, kind)
-    except Exception:  # the identity change is committed; a failed revocation must be visible, not fatal
-        log.exception("revoking certificates of a replaced %s identity failed; revoke them by hand", kind)
-
-
-def _human(seconds: int) -> str:
-    if seconds >= 3600:
-        return f"{(seconds + 3599) // 3600} hour(s)"
-    return f"{(seconds + 59) // 60} minute(s)"
