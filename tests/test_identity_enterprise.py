@@ -213,3 +213,24 @@ def test_legal_representative_authorisation(env: Env) -> None:
     assert done.status_code == 200, done.text
     state = agent.get(f"/api/v1/identity/organizations/{org_id}/status").json()
     assert (state["state"], state["level"]) == ("verified", 2)
+
+
+def test_registry_and_payment_outages_are_reported_as_outages(env: Env) -> None:
+    agent = _verified_agent(env)
+    org_id = _org(agent)
+    env.fault("/v1/enterprise", 503, count=2)
+    status, code, message = error_of(_registry(agent, org_id))
+    assert (status, code) == (503, "provider_unavailable") and "mismatch" not in message
+    state = agent.get(f"/api/v1/identity/organizations/{org_id}/status").json()
+    assert (state["state"], state["reason"]) == ("unverified", "provider_unavailable")
+
+    v = _registry(agent, org_id).json()
+    env.fault("/v1/payments", 504, count=2)
+    r = agent.post(
+        f"/api/v1/identity/verifications/{v['id']}/deposit",
+        json={"account_number": ACCOUNT.account_number, "bank_name": ACCOUNT.bank_name},
+    )
+    assert error_of(r)[:2] == (503, "provider_unavailable")
+    assert env.transfers(ACCOUNT.account_number) == []  # nothing was paid
+    view = agent.get(f"/api/v1/identity/verifications/{v['id']}").json()
+    assert (view["status"], view["failure_reason"]) == ("failed", "provider_unavailable")
