@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -349,3 +350,43 @@ def test_missing_master_secret_is_a_clear_error(settings: Settings) -> None:
             rt.blobs.put(b"x", content_type="text/plain")
     finally:
         rt.close()
+
+
+def test_failures_leave_nothing_half_written(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.orm import Session
+
+    from sealpact.storage.keys import KeyUnavailable
+
+    # The metadata commit fails after the object was written: the object is removed again.
+    def failing_commit(self: Session) -> None:
+        raise RuntimeError("database went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Session, "commit", failing_commit)
+        with pytest.raises(RuntimeError, match="went away"):
+            runtime.blobs.put(_data(CS + 5), content_type="application/pdf")
+    assert list(runtime.blobs.store.list()) == []
+    assert _row_count(runtime) == 0
+
+    # The KEK cannot wrap: nothing is written at all.
+    def no_kek(data_key: bytes, *, context: bytes) -> None:
+        raise KeyUnavailable("The keyring file is missing.")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runtime.keys, "wrap", no_kek)
+        with pytest.raises(KeyUnavailable):
+            runtime.blobs.put(b"x", content_type="text/plain")
+    assert list(runtime.blobs.store.list()) == []
+
+    # The source fails half-way through: the temporary file is gone, no object, no row.
+    def broken_source() -> Iterator[bytes]:
+        yield _data(2 * CS)
+        raise OSError("upload connection reset")
+
+    with pytest.raises(OSError, match="reset"):
+        runtime.blobs.put(broken_source(), content_type="application/pdf")
+    assert list(runtime.blobs.store.list()) == []
+    store = runtime.blobs.store
+    assert isinstance(store, LocalBlobStore)
+    assert [p for p in store.root.rglob("*") if p.is_file()] == []
+    assert _row_count(runtime) == 0

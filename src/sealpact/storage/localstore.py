@@ -60,9 +60,27 @@ class LocalBlobStore:
             make_dirs_durable(path.parent, root=self.root)
         except OSError as exc:
             raise BackendError(f"Cannot create the blob directory ({exc.strerror}).") from exc
+        source_failed = False
+
+        def guarded() -> Iterator[Chunk]:
+            # Tell the producer's own errors (e.g. an upload that broke off) from the disk's.
+            nonlocal source_failed
+            iterator = iter(chunks)
+            while True:
+                try:
+                    chunk = next(iterator)
+                except StopIteration:
+                    return
+                except BaseException:
+                    source_failed = True
+                    raise
+                yield chunk
+
         try:
-            return atomic_write_chunks(path, chunks, mode=0o600)
+            return atomic_write_chunks(path, guarded(), mode=0o600)
         except OSError as exc:
+            if source_failed:
+                raise
             raise BackendError(f"Cannot write the blob ({exc.strerror}).") from exc
 
     def open(self, key: str, *, start: int = 0, end: int | None = None) -> _RangeReader:
