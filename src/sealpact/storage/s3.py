@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -102,11 +103,23 @@ class S3BlobStore:
     # -- BlobStore ------------------------------------------------------------------------------
 
     def put(self, key: str, chunks: Iterable[Chunk]) -> int:
+        # One part uploads in a helper thread while the next is filled (network I/O releases the
+        # GIL): at most two parts in memory. The upload completes only after the last chunk.
         bucket, name = self.location.bucket, self._key(key)
         buffer = bytearray()
         parts: list[dict[str, Any]] = []
         upload_id: str | None = None
+        in_flight: Future[dict[str, Any]] | None = None
+        pool = ThreadPoolExecutor(1, thread_name_prefix="sealpact-s3-upload")
         total = 0
+
+        def send(upload_id: str, data: bytes) -> None:
+            nonlocal in_flight
+            if in_flight is not None:
+                parts.append(in_flight.result())
+            number = len(parts) + 1  # parts are appended in order, so this is the next number
+            in_flight = pool.submit(self._upload_part, name, upload_id, number, data)
+
         try:
             for chunk in chunks:
                 buffer += chunk
@@ -114,13 +127,16 @@ class S3BlobStore:
                 if len(buffer) >= self.part_size:
                     if upload_id is None:
                         upload_id = self._client.create_multipart_upload(Bucket=bucket, Key=name)["UploadId"]
-                    parts.append(self._upload_part(name, upload_id, len(parts) + 1, buffer))
+                    send(upload_id, bytes(buffer))
                     buffer.clear()
             if upload_id is None:
                 self._client.put_object(Bucket=bucket, Key=name, Body=bytes(buffer))
             else:
                 if buffer:
-                    parts.append(self._upload_part(name, upload_id, len(parts) + 1, buffer))
+                    send(upload_id, bytes(buffer))
+                if in_flight is not None:
+                    parts.append(in_flight.result())
+                    in_flight = None
                 self._client.complete_multipart_upload(
                     Bucket=bucket,
                     Key=name,
@@ -128,17 +144,22 @@ class S3BlobStore:
                     MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
                 )
         except BaseException as exc:
+            if in_flight is not None:
+                with contextlib.suppress(BaseException):
+                    in_flight.result()
             if upload_id is not None:
                 with contextlib.suppress(Exception):
                     self._client.abort_multipart_upload(Bucket=bucket, Key=name, UploadId=upload_id)
             if isinstance(exc, (ClientError, BotoCoreError)):
                 raise _error(exc, "upload") from exc
             raise
+        finally:
+            pool.shutdown(wait=True)
         return total
 
-    def _upload_part(self, name: str, upload_id: str, number: int, data: bytearray) -> dict[str, Any]:
+    def _upload_part(self, name: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
         response = self._client.upload_part(
-            Bucket=self.location.bucket, Key=name, UploadId=upload_id, PartNumber=number, Body=bytes(data)
+            Bucket=self.location.bucket, Key=name, UploadId=upload_id, PartNumber=number, Body=data
         )
         return {"ETag": response["ETag"], "PartNumber": number}
 
