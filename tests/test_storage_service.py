@@ -390,3 +390,19 @@ def test_failures_leave_nothing_half_written(runtime: Runtime, monkeypatch: pyte
     assert isinstance(store, LocalBlobStore)
     assert [p for p in store.root.rglob("*") if p.is_file()] == []
     assert _row_count(runtime) == 0
+
+
+def test_abandoned_reads_stop_their_threads(runtime: Runtime) -> None:
+    import threading
+
+    ref = runtime.blobs.put(_data(4 * CS), content_type="application/pdf")
+    before = threading.active_count()
+    with runtime.blobs.open(ref.id) as reader:
+        assert reader.read(10) == _data(10)
+        assert threading.active_count() > before  # read-ahead and hashing threads are running
+    reader2 = runtime.blobs.open(ref.id)
+    chunks = reader2.chunks()
+    assert next(chunks) == _data(CS)
+    chunks.close()
+    reader2.close()
+    assert threading.active_count() == before
