@@ -96,7 +96,7 @@ def render(appearance: Appearance, *, signer_name: str, signing_time: datetime, 
         image.thumbnail(room, Image.Resampling.LANCZOS)
         canvas.alpha_composite(image, ((width - image.width) // 2, (room[1] - image.height) // 2))
     if lines:
-        size = max(8, text_height // 3 - 2)
+        size = max(8, text_height // 3 - 6)
         font = _font(size)
         draw = ImageDraw.Draw(canvas)
         top = height - text_height

@@ -1,10 +1,13 @@
 """Signature and date fields created before anyone signs, each signature field carrying a FieldMDP lock.
 
-ISO 32000-2 section 12.8.2.4: a signature field's /Lock dictionary names the fields its signature locks;
-a later change to a locked field invalidates that signature for validators that honour FieldMDP
-(pyHanko's difference analysis does). Signer *i*'s field locks its own fields and every earlier signer's,
-so a later signer can fill and sign only its own. The fields are added in one unsigned incremental update
-before the certification signature, so they are part of what every signature covers.
+ISO 32000-2 section 12.8.2.4: a signature field's /Lock dictionary names the fields its signature
+locks; a later change to a locked field invalidates that signature for validators that honour FieldMDP
+(pyHanko's difference analysis does). Signer *i*'s lock names its own signature and date fields and
+every earlier signature field, so a later signer can fill and sign only its own. Earlier signers' date
+fields are not in later locks: each is locked by its own signer's signature already, and listing it
+again trips pyHanko 0.38's check of in-place appearance updates (it reports an unchanged, older
+appearance stream as updated). The fields are added in one unsigned incremental update before the
+certification signature, so every signature covers them.
 """
 
 from __future__ import annotations
@@ -55,9 +58,10 @@ def add_fields(writer: IncrementalPdfFileWriter, specs: Sequence[FieldSpec]) -> 
         for placement in (spec.placement, spec.date_placement):
             if placement is not None and placement.page >= page_count:
                 raise FieldError(f"field {spec.name}: page {placement.page + 1} does not exist")
+        own = [spec.name]
         if spec.date_field is not None and spec.date_placement is not None:
             _add_text_field(writer, spec.date_field, spec.date_placement)
-            locked.append(spec.date_field)
+            own.append(spec.date_field)
         locked.append(spec.name)
         pyhanko_fields.append_signature_field(
             writer,
@@ -66,7 +70,7 @@ def add_fields(writer: IncrementalPdfFileWriter, specs: Sequence[FieldSpec]) -> 
                 on_page=spec.placement.page if spec.placement else 0,
                 box=spec.placement.box if spec.placement else None,
                 field_mdp_spec=pyhanko_fields.FieldMDPSpec(
-                    pyhanko_fields.FieldMDPAction.INCLUDE, fields=list(locked)
+                    pyhanko_fields.FieldMDPAction.INCLUDE, fields=sorted({*locked, *own})
                 ),
             ),
         )

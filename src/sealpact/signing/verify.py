@@ -303,10 +303,14 @@ async def _signature_report(
             level = "B-T"
             if ltv:
                 level = "B-LT"
-    docmdp = getattr(status, "docmdp_level", None)
     certification = None
-    if sig.sig_object.get("/Reference") is not None and docmdp is not None:
-        certification = str(docmdp.name).lower()
+    perms = sig.reader.root.get("/Perms")
+    docmdp = sig.docmdp_level
+    if perms is not None and docmdp is not None:
+        certifying = perms.get_object().raw_get("/DocMDP")
+        signed = sig.sig_field.raw_get("/V")
+        if getattr(certifying, "reference", None) == getattr(signed, "reference", None):
+            certification = str(docmdp.name).lower()  # ISO 32000-2 section 12.8.2.2
     return SignatureReport(
         field=str(sig.field_name),
         kind="signature",
