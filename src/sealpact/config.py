@@ -142,6 +142,30 @@ class Settings(BaseSettings):
     tsa_serial_block: int = Field(default=1000, ge=1, le=1_000_000)  # serials reserved per DB round trip
     tsa_max_request_bytes: int = Field(default=8192, ge=256, le=1 << 20)
 
+    # Contracts (sealpact.contracts).
+    contract_max_file_bytes: int = Field(default=100 << 20, ge=1024)  # per document, checked while streaming
+    contract_max_total_bytes: int = Field(default=500 << 20, ge=1024)  # all documents of one contract
+    contract_max_pages: int = Field(default=500, ge=1, le=10_000)  # per document
+    contract_max_documents: int = Field(default=20, ge=1, le=200)
+    contract_default_expiry_days: int = Field(default=30, ge=1)
+    contract_max_expiry_days: int = Field(default=365, ge=1)
+    contract_link_ttl_hours: int = Field(default=72, ge=1)  # a signing link (single use)
+    contract_signer_session_minutes: int = Field(default=60, ge=5, le=1440)
+    libreoffice_binary: str = "soffice"  # DOCX/ODT/DOC -> PDF (libreoffice-writer-nogui)
+    libreoffice_timeout_seconds: float = Field(default=120.0, gt=0)
+
+    # SMS (sealpact.notify.sms): "outbox" stores messages only; "tencent" sends through Tencent Cloud SMS.
+    sms_mode: str = Field(default="outbox", pattern="^(outbox|tencent)$")
+    sms_sign_name: str = "sealpact"
+    sms_tencent_app_id: str | None = None  # SmsSdkAppId
+    sms_tencent_template_ids: dict[str, str] = Field(default_factory=dict)  # purpose -> TemplateId
+    sms_tencent_endpoint: str = "https://sms.tencentcloudapi.com"
+    sms_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # Webhooks (sealpact.notify.webhooks).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_allow_private_targets: bool = False  # loopback/private receivers (development and tests)
+
     # Jobs.
     jobs_workers: int = 2
     jobs_max_retries: int = 8
