@@ -13,8 +13,10 @@ from sealpact.cli import core
 from sealpact.cli import identity as identity_cli
 from sealpact.cli import jobs as jobs_cli
 from sealpact.cli import keys as keys_cli
+from sealpact.cli import signing as signing_cli
 from sealpact.cli import storage as storage_cli
 from sealpact.cli import users as users_cli
+from sealpact.cli import verify as verify_cli
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,6 +49,8 @@ cli.add_command(jobs_cli.jobs_group)
 cli.add_command(identity_cli.sandbox_authority_cmd)
 cli.add_command(keys_cli.keys_group)
 cli.add_command(storage_cli.storage_group)
+cli.add_command(signing_cli.signing_group)
+cli.add_command(verify_cli.verify_cmd)
 
 
 def main() -> None:

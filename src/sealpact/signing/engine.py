@@ -134,12 +134,17 @@ class SigningEngine:
     # -- cached collaborators ------------------------------------------------------------------------
 
     @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
     def revocation(self) -> RevocationSource:
         if self._revocation is None:
             self._revocation = PlatformRevocation(self._runtime, self._clock)
         return self._revocation
 
-    def _timestamper(self) -> Any:
+    def pyhanko_timestamper(self) -> Any:
+        """The pyHanko adapter over the platform time-stamper (one per engine: its dummy token is cached)."""
         with self._lock:
             if self._pyhanko_stamper is None:
                 stamper = self._stamper_source or self._runtime.time_stamper
@@ -174,13 +179,13 @@ class SigningEngine:
         self, pdf: bytes | IO[bytes], specs: list[FieldSpec], *, output: IO[bytes] | None = None
     ) -> IO[bytes]:
         """Add the signers' fields (with FieldMDP locks) to an unsigned document, as one revision."""
-        stream = _as_stream(pdf)
+        stream = as_stream(pdf)
         inspection = precheck.inspect(stream)
         if inspection.reader.embedded_signatures:
             raise FieldError("fields are prepared before the first signature")
         writer = IncrementalPdfFileWriter.from_reader(inspection.reader)
         add_fields(writer, specs)
-        out = output if output is not None else self._output_for(stream)
+        out = output if output is not None else self.output_for(stream)
         writer.write(out)
         out.seek(0)
         return out
@@ -238,7 +243,7 @@ class SigningEngine:
         (unless ``accept_findings``), :class:`CertificateUnusable`, :class:`FieldError`,
         :class:`TimestampFailed`; on any error nothing is returned and the input is untouched.
         """
-        stream = _as_stream(pdf)
+        stream = as_stream(pdf)
         inspection = precheck.inspect(stream)
         if inspection.findings and not accept_findings:
             raise ActiveContent(
@@ -292,7 +297,7 @@ class SigningEngine:
                     raise FieldError("a cross-page seal can only be applied by the first signer")
                 add_cross_page_seal(writer, appearance.cross_page_seal_png, field)
 
-        timestamper = self._timestamper() if level.rank >= Level.B_T.rank else None
+        timestamper = self.pyhanko_timestamper() if level.rank >= Level.B_T.rank else None
         validation_context = None
         if level.rank >= Level.B_LT.rank:
             validation_context = self._validation_context(credentials, now)
@@ -323,7 +328,7 @@ class SigningEngine:
             new_field_spec=new_field_spec,
             signing_time=now,
         )
-        out = output if output is not None else self._output_for(stream)
+        out = output if output is not None else self.output_for(stream)
         try:
             await pdf_signer.async_sign_pdf(writer, bytes_reserved=2 * reserved + HEX_MARGIN, output=out)
         except TimestampRequestError as exc:
@@ -377,7 +382,8 @@ class SigningEngine:
             revocation_mode="hard-fail",
         )
 
-    def _output_for(self, source: IO[bytes]) -> IO[bytes]:
+    def output_for(self, source: IO[bytes]) -> IO[bytes]:
+        """Where a result of ``source``'s size goes: memory, or a temp file under the data directory."""
         size = source.seek(0, io.SEEK_END)
         source.seek(0)
         if size < SPOOL_THRESHOLD:
@@ -387,7 +393,7 @@ class SigningEngine:
         return tempfile.TemporaryFile(dir=tmp_dir)  # handed to the caller, who closes it
 
 
-def _as_stream(pdf: bytes | IO[bytes]) -> IO[bytes]:
+def as_stream(pdf: bytes | IO[bytes]) -> IO[bytes]:
     if isinstance(pdf, bytes | bytearray | memoryview):
         return io.BytesIO(bytes(pdf))
     if not pdf.seekable():
