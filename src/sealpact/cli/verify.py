@@ -26,7 +26,7 @@ EXIT_UNREADABLE = 2
 
 
 def load_roots(paths: tuple[Path, ...]) -> list[x509.Certificate]:
-    roots = []
+    roots: list[x509.Certificate] = []
     for path in paths:
         data = path.read_bytes()
         try:

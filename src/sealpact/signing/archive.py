@@ -1,3 +1,5 @@
+# pyHanko's PDF object model (generic.*, writer methods) is only partly annotated.
+# mypy: disable-error-code="no-untyped-call"
 """Archival time-stamp renewal (ETSI EN 319 142-1 section 5.5, PAdES-B-LTA "augmentation").
 
 A B-LTA document stays verifiable after its certificates expire as long as the newest document

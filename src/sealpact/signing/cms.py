@@ -1,3 +1,5 @@
+# pyHanko's PDF object model (generic.*, writer methods) is only partly annotated.
+# mypy: disable-error-code="no-untyped-call"
 """The CMS SignedData for a PAdES signature, assembled from cached DER (RFC 5652, ETSI EN 319 122-1).
 
 pyHanko's generic path rebuilds every certificate and attribute through asn1crypto on each signature and,
@@ -53,7 +55,7 @@ def der_set_of(items: Sequence[bytes]) -> bytes:
     return tlv(0x31, *sorted(items))
 
 
-class KeySigner(Signer):  # type: ignore[misc]
+class KeySigner(Signer):
     """A pyHanko ``Signer`` over a :class:`SigningKey` and its certificate chain (leaf first).
 
     The raw signature always comes from ``key.sign`` (software key, custody-unlocked key or HSM alike).

@@ -1,3 +1,5 @@
+# pyHanko's PDF object model (generic.*, writer methods) is only partly annotated.
+# mypy: disable-error-code="no-untyped-call"
 """Cross-page seal (骑缝章): one seal image cut into vertical strips, strip *i* on the right edge of page
 *i*, so the pages of a printed contract line up into the whole seal and a swapped page shows.
 

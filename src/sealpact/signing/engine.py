@@ -1,3 +1,5 @@
+# pyHanko's PDF object model (generic.*, writer methods) is only partly annotated.
+# mypy: disable-error-code="no-untyped-call"
 """The PAdES signing engine (ETSI EN 319 142-1 baseline levels B-B, B-T, B-LT, B-LTA) over pyHanko.
 
 Per signature the engine does only what that signature needs: one strict parse of the input (shared by
@@ -98,7 +100,7 @@ class SignResult:
     timestamp_source: str | None
 
 
-class _ClockedPdfSigner(signers.PdfSigner):  # type: ignore[misc]
+class _ClockedPdfSigner(signers.PdfSigner):
     """pyHanko's signer with the claimed signing time from our clock instead of the system's."""
 
     def __init__(self, *args: Any, signing_time: datetime, **kwargs: Any) -> None:
@@ -406,4 +408,4 @@ def _common_name(cert: x509.Certificate) -> str:
         for attr in rdn:
             if attr["type"].native == "common_name":
                 return str(attr["value"].native)
-    return cert.subject.human_friendly
+    return str(cert.subject.human_friendly)

@@ -1,3 +1,5 @@
+# pyHanko's PDF object model (generic.*, writer methods) is only partly annotated.
+# mypy: disable-error-code="no-untyped-call"
 """Signature and date fields created before anyone signs, each signature field carrying a FieldMDP lock.
 
 ISO 32000-2 section 12.8.2.4: a signature field's /Lock dictionary names the fields its signature
@@ -85,6 +87,7 @@ def _acroform(writer: IncrementalPdfFileWriter) -> generic.DictionaryObject:
         root[pdf_name("/AcroForm")] = writer.add_object(form)
         writer.update_root()
         return form
+    assert isinstance(form, generic.DictionaryObject)
     writer.update_container(form)
     return form
 

@@ -1,3 +1,5 @@
+# pyHanko's PDF object model (generic.*, writer methods) is only partly annotated.
+# mypy: disable-error-code="no-untyped-call"
 """Input checks before signing or verifying: is it a readable, unencrypted PDF, and what active content
 does it carry.
 

@@ -74,7 +74,9 @@ class PlatformRevocation:
 
     def issued_here(self, cert: x509.Certificate) -> bool:
         issuing, _ = self._authorities()
-        return cert.issuer == issuing.subject and cert.authority_key_identifier == issuing.key_identifier
+        return bool(
+            cert.issuer == issuing.subject and cert.authority_key_identifier == issuing.key_identifier
+        )
 
     def status(self, cert: x509.Certificate) -> str | None:
         if not self.issued_here(cert):

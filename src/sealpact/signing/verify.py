@@ -1,3 +1,5 @@
+# pyHanko's PDF object model (generic.*, writer methods) is only partly annotated.
+# mypy: disable-error-code="no-untyped-call"
 """Verification of signed PDFs: a typed report per signature and an overall verdict.
 
 Per signature (ETSI EN 319 102-1 style, on pyHanko's validation): integrity (ByteRange digest and the
@@ -13,6 +15,7 @@ EN 319 102-1 section 5.6.2.1) unless ``at`` is given; without one, at ``at`` or 
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -117,8 +120,8 @@ def verify_pdf(
     Raises :class:`NotAPdf`, :class:`EncryptedPdf` or :class:`DamagedPdf` when the input cannot be read
     as a PDF; every verification outcome, good or bad, is in the returned :class:`Report`.
     """
-    stream = misc.BytesIO(data) if isinstance(data, bytes | bytearray) else data
-    reader = precheck.open_pdf(stream)  # type: ignore[arg-type]
+    stream = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+    reader = precheck.open_pdf(stream)
     now = at or (clock or SystemClock()).now()
     return asyncio.run(_verify(reader, list(trust), at, now))
 
@@ -239,7 +242,7 @@ async def _timestamp_report(
         revocation_status="not applicable",
         signing_time=status.timestamp,
         signing_time_source="timestamp",
-        coverage=_COVERAGE.get(status.coverage, "unclear"),
+        coverage=_COVERAGE.get(status.coverage, "unclear") if status.coverage else "unclear",
         modification_level=modification,
         unexplained_changes=changes,
         certification=None,
@@ -321,7 +324,7 @@ async def _signature_report(
         revocation_status=revocation,
         signing_time=ts.timestamp if ts_ok and ts is not None else status.signer_reported_dt,
         signing_time_source="timestamp" if ts_ok else ("claimed" if status.signer_reported_dt else "none"),
-        coverage=_COVERAGE.get(status.coverage, "unclear"),
+        coverage=_COVERAGE.get(status.coverage, "unclear") if status.coverage else "unclear",
         modification_level=modification,
         unexplained_changes=changes,
         certification=certification,
