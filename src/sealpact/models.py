@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sealpact.accounts.models  # noqa: F401
 import sealpact.audit.models  # noqa: F401
+import sealpact.evidence.models  # noqa: F401
 import sealpact.files.models  # noqa: F401
 import sealpact.identity.models  # noqa: F401
 import sealpact.jobs.models  # noqa: F401
