@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sealpact.accounts.models  # noqa: F401
-import sealpact.audit.models  # noqa: F401
-import sealpact.evidence.models  # noqa: F401
-import sealpact.files.models  # noqa: F401
-import sealpact.identity.models  # noqa: F401
-import sealpact.jobs.models  # noqa: F401
-import sealpact.notify.models  # noqa: F401
-import sealpact.pki.models  # noqa: F401
-import sealpact.pki.tsa_models  # noqa: F401
+import sealpact.accounts.models
+import sealpact.audit.models
+import sealpact.evidence.models
+import sealpact.files.models
+import sealpact.identity.models
+import sealpact.jobs.models
+import sealpact.notify.models
+import sealpact.pki.models
+import sealpact.pki.tsa_models
 import sealpact.storage.models  # noqa: F401

@@ -19,12 +19,12 @@ from sealpact.db import make_engine, make_session_factory
 from sealpact.storage.keys import KeyProvider
 
 if TYPE_CHECKING:
+    from sealpact.accounts.service import Accounts
     from sealpact.identity.service import IdentityService
     from sealpact.jobs.queue import JobQueue
     from sealpact.notify.email import Mailer
     from sealpact.pki.service import PkiService
     from sealpact.pki.tsa_service import TimeStamper, TsaService
-    from sealpact.accounts.service import Accounts
     from sealpact.storage.datakeys import DataKeyStore
     from sealpact.storage.fields import FieldCipher
     from sealpact.storage.service import BlobService
@@ -79,6 +79,13 @@ class Runtime:
         )
 
     @cached_property
+    def accounts(self) -> Accounts:
+        """Users, organizations, sessions, API tokens, TOTP and login throttling."""
+        from sealpact.accounts.service import build_accounts
+
+        return build_accounts(self)
+
+    @cached_property
     def jobs(self) -> JobQueue:
         """The job queue: Huey on SQLite, or on Redis when redis_url is set; inline when jobs_immediate."""
         from sealpact.jobs.queue import JobQueue
@@ -97,13 +104,6 @@ class Runtime:
         from sealpact.pki.service import PkiService
 
         return PkiService(self)
-
-    @cached_property
-    def accounts(self) -> Accounts:
-        """Users, organizations, sessions, API tokens, TOTP and login throttling."""
-        from sealpact.accounts.service import build_accounts
-
-        return build_accounts(self)
 
     @cached_property
     def tsa(self) -> TsaService:

@@ -28,8 +28,12 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("sha256", sa.String(64), nullable=False),
         sa.Column("created_at", sealpact.db.UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["owner_user_id"], ["users.id"], name=op.f("fk_files_owner_user_id_users"), ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["blob_id"], ["blobs.id"], name=op.f("fk_files_blob_id_blobs"), ondelete="RESTRICT"),
+        sa.ForeignKeyConstraint(
+            ["owner_user_id"], ["users.id"], name=op.f("fk_files_owner_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["blob_id"], ["blobs.id"], name=op.f("fk_files_blob_id_blobs"), ondelete="RESTRICT"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_files")),
         sa.UniqueConstraint("blob_id", name=op.f("uq_files_blob_id")),
     )
