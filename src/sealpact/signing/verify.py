@@ -174,6 +174,14 @@ def _context(
     return ValidationContext(**kwargs)
 
 
+def _chain_status(status: Any) -> str:
+    if status.trusted:
+        return "trusted"
+    if not (status.intact and status.valid):
+        return "not checked (the signature is not intact)"
+    return f"untrusted ({status.trust_problem_indic})"
+
+
 def _subject(cert: x509.Certificate | None) -> str:
     return cert.subject.human_friendly if cert is not None else "(unknown)"
 
@@ -238,7 +246,7 @@ async def _timestamp_report(
         signer_subject=_subject(status.signing_cert),
         intact=bool(status.intact and status.valid),
         trusted=bool(status.trusted),
-        chain_status="trusted" if status.trusted else f"untrusted ({status.trust_problem_indic})",
+        chain_status=_chain_status(status),
         revocation_status="not applicable",
         signing_time=status.timestamp,
         signing_time_source="timestamp",
@@ -320,7 +328,7 @@ async def _signature_report(
         signer_subject=_subject(status.signing_cert),
         intact=intact,
         trusted=bool(status.trusted),
-        chain_status="trusted" if status.trusted else f"untrusted ({status.trust_problem_indic})",
+        chain_status=_chain_status(status),
         revocation_status=revocation,
         signing_time=ts.timestamp if ts_ok and ts is not None else status.signer_reported_dt,
         signing_time_source="timestamp" if ts_ok else ("claimed" if status.signer_reported_dt else "none"),

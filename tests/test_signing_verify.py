@@ -1,0 +1,151 @@
+"""`sealpact verify`: tampering is caught and named; exit codes 0 / 1 / 2; JSON shape; trust roots."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.generic import pdf_name
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+from sealpact.cli.main import cli
+from sealpact.runtime import Runtime
+from sealpact.signing import FieldSpec, Level, Placement, SigningEngine
+from tests.conftest import MASTER_SECRET
+from tests.test_signing_support import byte_ranges, credentials, make_pdf
+
+
+def _env(runtime: Runtime) -> dict[str, str]:
+    return {
+        "SEALPACT_DATA_DIR": str(runtime.settings.data_dir),
+        "SEALPACT_DATABASE_URL": runtime.settings.database_url,
+        "SEALPACT_MASTER_SECRET": MASTER_SECRET,
+        "SEALPACT_PUBLIC_URL": runtime.settings.public_url,
+    }
+
+
+@pytest.fixture
+def signed(runtime: Runtime, tmp_path: Path) -> Path:
+    """A contract signed by three parties in turn (B-T, B-T, B-LTA), with locked, pre-created fields."""
+    runtime.pki.ensure_hierarchy()
+    engine = SigningEngine(runtime)
+    specs = [FieldSpec(f"Party{i}", Placement(0, (40 + 180 * i, 60, 200 + 180 * i, 140))) for i in range(3)]
+    doc = engine.prepare_fields(make_pdf(2), specs).read()
+    for index, name in enumerate(["甲科技有限公司", "李四", "王五"]):
+        creds, _ = credentials(runtime, name, index)
+        level = Level.B_LTA if index == 2 else Level.B_T
+        doc = engine.sign(doc, creds, level=level, field=f"Party{index}").output.read()
+    path = tmp_path / "contract.pdf"
+    path.write_bytes(doc)
+    return path
+
+
+def verify(runtime: Runtime, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["verify", *args], env=_env(runtime))
+
+
+def test_a_good_contract_verifies(runtime: Runtime, signed: Path, tmp_path: Path) -> None:
+    result = verify(runtime, str(signed))
+    assert result.exit_code == 0, result.output
+    assert f"{signed}: VALID" in result.output
+    assert "certification signature (DocMDP fill_forms)" in result.output
+    assert result.output.count("PAdES level:   B-LTA; LTV: yes") == 3
+
+    as_json = verify(runtime, str(signed), "--json")
+    assert as_json.exit_code == 0
+    report = json.loads(as_json.stdout)
+    assert report["valid"] is True
+    assert [s["field"] for s in report["signatures"]][:3] == ["Party0", "Party1", "Party2"]
+    for item in report["signatures"]:
+        assert item["intact"] is True and item["trusted"] is True
+    assert [s["level"] for s in report["signatures"]] == ["B-LTA", "B-LTA", "B-LTA", None]
+
+    # Other roots only when given: without the platform root nothing is trusted...
+    alone = verify(runtime, str(signed), "--no-platform-root", "--json")
+    assert alone.exit_code == 1
+    assert all(s["trusted"] is False for s in json.loads(alone.stdout)["signatures"])
+    # ...and an explicitly given root (the exported platform root) is.
+    root = tmp_path / "root.pem"
+    root.write_bytes(runtime.pki.export_root())
+    given = verify(runtime, str(signed), "--no-platform-root", "--trust", str(root))
+    assert given.exit_code == 0, given.output
+
+
+def test_a_flipped_byte_in_a_signed_range(runtime: Runtime, signed: Path) -> None:
+    data = bytearray(signed.read_bytes())
+    at = data.index(b"Contract page 1")
+    assert at < byte_ranges(bytes(data))[0][0][1]  # inside the first signature's first range
+    data[at] = ord("K")
+    signed.write_bytes(bytes(data))
+    result = verify(runtime, str(signed))
+    assert result.exit_code == 1
+    assert "INVALID" in result.output
+    assert "#1 Party0: certification signature" in result.output
+    assert "FAILED:        the signature does not match the signed bytes" in result.output
+    assert "intact:        NO" in result.output
+
+
+def test_an_appended_revision_that_changes_page_content(runtime: Runtime, signed: Path) -> None:
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed.read_bytes()))
+    page_ref = writer.find_page_for_modification(0)[0]
+    page = page_ref.get_object()
+    forged = generic.StreamObject(stream_data=b"BT /F1 14 Tf 72 760 Td (Price: 1 yuan) Tj ET")
+    page[pdf_name("/Contents")] = writer.add_object(forged)
+    writer.update_container(page)
+    out = io.BytesIO()
+    writer.write(out)
+    signed.write_bytes(out.getvalue())
+    result = verify(runtime, str(signed), "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    party0 = report["signatures"][0]
+    assert party0["intact"] is True  # the signed revision itself is untouched...
+    assert party0["modification_level"] == "other (not allowed)"  # ...but what came after is not allowed
+    assert any("unexplained modification" in p for p in party0["problems"])
+    assert party0["unexplained_changes"]
+
+
+def test_a_removed_signature(runtime: Runtime, signed: Path) -> None:
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed.read_bytes()))
+    for ref in writer.root["/AcroForm"]["/Fields"]:
+        field = ref.get_object()
+        if field.get("/T") == "Party1":
+            del field["/V"]  # Party1's signature is gone from the document
+            writer.mark_update(ref)
+    out = io.BytesIO()
+    writer.write(out)
+    signed.write_bytes(out.getvalue())
+    result = verify(runtime, str(signed))
+    assert result.exit_code == 1
+    assert "Party1" not in [line.split()[1] for line in result.output.splitlines() if line.startswith("#")]
+    assert "#1 Party0" in result.output and "FAILED:" in result.output
+    assert "unexplained modification after signing" in result.output
+
+
+def test_unreadable_input_exits_2(runtime: Runtime, tmp_path: Path) -> None:
+    not_pdf = tmp_path / "notes.pdf"
+    not_pdf.write_bytes(b"just some text")
+    result = verify(runtime, str(not_pdf))
+    assert result.exit_code == 2 and "[signing_not_a_pdf]" in result.output
+    missing = verify(runtime, str(tmp_path / "missing.pdf"))
+    assert missing.exit_code == 2
+    unsigned = tmp_path / "unsigned.pdf"
+    unsigned.write_bytes(make_pdf(1))
+    plain = verify(runtime, str(unsigned), "--json")
+    assert plain.exit_code == 1 and json.loads(plain.stdout)["problems"] == ["the document has no signatures"]
+
+
+def test_offline_without_a_data_dir(runtime: Runtime, signed: Path, tmp_path: Path) -> None:
+    # No data directory, no database: only --trust roots; nothing is created as a side effect.
+    root = tmp_path / "root.pem"
+    root.write_bytes(runtime.pki.export_root())
+    empty = tmp_path / "nowhere"
+    env = {"SEALPACT_DATA_DIR": str(empty)}
+    result = CliRunner().invoke(cli, ["verify", str(signed), "--trust", str(root)], env=env)
+    assert result.exit_code == 0, result.output
+    assert not empty.exists()
