@@ -4,6 +4,8 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Links and certificate URLs (AIA, CRL) use the public URL; by default the address `make run` serves on.
+export SEALPACT_PUBLIC_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: run test setup system-deps lint typecheck pytest bench clean
 
