@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import logging
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -58,6 +59,18 @@ from sealpact.signing.revocation import PlatformRevocation, RevocationSource
 
 if TYPE_CHECKING:
     from sealpact.runtime import Runtime
+
+log = logging.getLogger("sealpact.signing")
+
+
+class _InProcessRevinfoNotice(logging.Filter):
+    # pyHanko warns on every B-LT signature that fetching is off; here that is the design (the OCSP
+    # responses and CRLs are handed to it from the platform CA), so the warning is only noise.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Validation/revocation info will be embedded, but fetching")
+
+
+logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(_InProcessRevinfoNotice())
 
 SPOOL_THRESHOLD = 8 << 20  # outputs beyond this go to a temp file under the data directory
 HEX_MARGIN = 1024  # slack in the /Contents placeholder for variable-length DER (e.g. TSA accuracy)
@@ -343,6 +356,7 @@ class SigningEngine:
         except misc.PdfError as exc:
             raise SigningError(f"signing failed: {exc}") from exc
         out.seek(0)
+        log.info("signed field %s at %s (certifying: %s, code %s)", field, level.value, certify, code)
         return SignResult(
             output=out,
             field=field,
