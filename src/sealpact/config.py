@@ -175,6 +175,16 @@ class Settings(BaseSettings):
     jobs_task_modules: list[str] = Field(default_factory=list)  # extra modules registering tasks (plugins)
     jobs_shutdown_timeout_seconds: float = 30.0  # graceful stop: wait this long for running jobs
 
+    # Evidence transparency log (sealpact.evidence): batches of up to evidence_batch_size entries or
+    # evidence_batch_ms, whichever comes first; "thread" runs the sequencer in each process (lock-protected).
+    evidence_batch_size: int = Field(default=256, ge=1, le=4096)
+    evidence_batch_ms: int = Field(default=250, ge=1, le=60_000)
+    evidence_sequencer: str = Field(default="thread", pattern="^(thread|off)$")
+    evidence_witnessed_logs: list[str] = Field(default_factory=list)  # vkeys of logs this instance witnesses
+    evidence_witnesses: list[str] = Field(default_factory=list)  # "<cosignature vkey> <URL prefix>"
+    evidence_witness_timeout_seconds: float = Field(default=10.0, gt=0)
+    evidence_anchor_tsa: bool = False  # RFC 3161 time-stamp every checkpoint with runtime.time_stamper
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

@@ -20,6 +20,8 @@ from sealpact.storage.keys import KeyProvider
 
 if TYPE_CHECKING:
     from sealpact.accounts.service import Accounts
+    from sealpact.evidence.service import EvidenceLog
+    from sealpact.evidence.witness import WitnessService
     from sealpact.identity.service import IdentityService
     from sealpact.jobs.queue import JobQueue
     from sealpact.notify.email import Mailer
@@ -126,6 +128,20 @@ class Runtime:
 
         return build_identity(self)
 
+    @cached_property
+    def evidence(self) -> EvidenceLog:
+        """The evidence transparency log (staging, batched sequencer, tiles, signed checkpoints)."""
+        from sealpact.evidence.wiring import build_evidence
+
+        return build_evidence(self)
+
+    @cached_property
+    def evidence_witness(self) -> WitnessService:
+        """This instance as a C2SP tlog-witness for the logs in ``evidence_witnessed_logs``."""
+        from sealpact.evidence.wiring import build_witness
+
+        return build_witness(self)
+
     def health_checks(self) -> dict[str, Callable[[], None]]:
         """Name -> check that raises when that dependency is unusable (served by /healthz)."""
         return {
@@ -140,6 +156,8 @@ class Runtime:
             connection.execute(text("SELECT 1"))
 
     def close(self) -> None:
+        if "evidence" in self.__dict__:
+            self.evidence.close()
         if "pki" in self.__dict__:
             self.pki.close()
         if "jobs" in self.__dict__:

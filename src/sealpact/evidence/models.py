@@ -38,7 +38,7 @@ class LogState(Base):
 
 
 class LogEntry(Base):
-    """One log entry: staged with ``leaf_index`` NULL in the writer's transaction, indexed by the sequencer."""
+    """A log entry: staged with ``leaf_index`` NULL in the writer's transaction, indexed by the sequencer."""
 
     __tablename__ = "evidence_entries"
     __table_args__ = (
