@@ -10,6 +10,7 @@ import click
 from sealpact import __version__
 from sealpact.cli import ca as ca_cli
 from sealpact.cli import core
+from sealpact.cli import evidence as evidence_cli
 from sealpact.cli import identity as identity_cli
 from sealpact.cli import jobs as jobs_cli
 from sealpact.cli import keys as keys_cli
@@ -50,6 +51,7 @@ cli.add_command(jobs_cli.jobs_group)
 cli.add_command(identity_cli.sandbox_authority_cmd)
 cli.add_command(keys_cli.keys_group)
 cli.add_command(storage_cli.storage_group)
+cli.add_command(evidence_cli.evidence_group)
 cli.add_command(signing_cli.signing_group)
 cli.add_command(verify_cli.verify_cmd)
 
