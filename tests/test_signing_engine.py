@@ -280,3 +280,23 @@ def test_archival_timestamp_renewal(pki: Runtime, root: x509.Certificate) -> Non
     # Once the TSA certificate's expiry is inside the renewal window, no force is needed.
     due = refresh_lta(engine, signed, window=timedelta(days=40 * 365))
     assert due.renewed and due.reason.startswith("renewed before")
+
+
+def test_large_file_is_signed_from_a_private_copy(
+    pki: Runtime, root: x509.Certificate, tmp_path: Path
+) -> None:
+    # Above the spool threshold the engine copies the file into a temp file under the data directory and
+    # appends there; the caller's file is read, never written.
+    source = tmp_path / "large.pdf"
+    source.write_bytes(make_pdf(1, payload_bytes=9 << 20))
+    before = hashlib.sha256(source.read_bytes()).digest()
+    creds, _ = credentials(pki)
+    with source.open("rb") as handle:
+        result = SigningEngine(pki).sign(handle, creds, level=Level.B_LTA)
+    with result.output as signed:
+        assert not isinstance(signed, io.BytesIO)
+        data = signed.read()
+    assert hashlib.sha256(source.read_bytes()).digest() == before
+    assert data.startswith(source.read_bytes())
+    report = verify_pdf(data, trust=[root])
+    assert report.valid and report.signatures[0].level == "B-LTA", report.failures()

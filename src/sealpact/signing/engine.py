@@ -20,6 +20,8 @@ import asyncio
 import hashlib
 import io
 import logging
+import os
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -72,6 +74,7 @@ class _InProcessRevinfoNotice(logging.Filter):
 
 logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(_InProcessRevinfoNotice())
 
+CHUNK_SIZE = 1 << 20  # hash and copy in 1 MiB blocks (pyHanko's default is 4 KiB)
 SPOOL_THRESHOLD = 8 << 20  # outputs beyond this go to a temp file under the data directory
 HEX_MARGIN = 1024  # slack in the /Contents placeholder for variable-length DER (e.g. TSA accuracy)
 
@@ -258,7 +261,47 @@ class SigningEngine:
         (unless ``accept_findings``), :class:`CertificateUnusable`, :class:`FieldError`,
         :class:`TimestampFailed`; on any error nothing is returned and the input is untouched.
         """
-        stream = as_stream(pdf)
+        source = as_stream(pdf)
+        # A large file is copied once in the kernel (copy_file_range) into a private temp file that
+        # pyHanko then appends to in place: one hash pass over the file instead of a user-space
+        # copy followed by a hash pass. The caller's file is never written to.
+        working = self._private_copy(source) if output is None else None
+        try:
+            return await self._sign_stream(
+                working or source,
+                working is not None,
+                credentials,
+                level=level,
+                field=field,
+                appearance=appearance,
+                signer_name=signer_name,
+                reason=reason,
+                location=location,
+                certify=certify,
+                accept_findings=accept_findings,
+                output=output,
+            )
+        except BaseException:
+            if working is not None:
+                working.close()
+            raise
+
+    async def _sign_stream(
+        self,
+        stream: IO[bytes],
+        in_place: bool,
+        credentials: SignerCredentials,
+        *,
+        level: Level = Level.B_LTA,
+        field: str = "Signature1",
+        appearance: Appearance | None = None,
+        signer_name: str | None = None,
+        reason: str | None = None,
+        location: str | None = None,
+        certify: bool | None = None,
+        accept_findings: bool = False,
+        output: IO[bytes] | None = None,
+    ) -> SignResult:
         inspection = precheck.inspect(stream)
         if inspection.findings and not accept_findings:
             raise ActiveContent(
@@ -343,9 +386,15 @@ class SigningEngine:
             new_field_spec=new_field_spec,
             signing_time=now,
         )
-        out = output if output is not None else self.output_for(stream)
+        out = stream if in_place else (output if output is not None else self.output_for(stream))
         try:
-            await pdf_signer.async_sign_pdf(writer, bytes_reserved=2 * reserved + HEX_MARGIN, output=out)
+            await pdf_signer.async_sign_pdf(
+                writer,
+                bytes_reserved=2 * reserved + HEX_MARGIN,
+                in_place=in_place,
+                output=None if in_place else out,
+                chunk_size=CHUNK_SIZE,
+            )
         except TimestampRequestError as exc:
             raise TimestampFailed(f"the time-stamp authority is unavailable: {exc}") from exc
         except PyHankoSigningError as exc:
@@ -397,6 +446,38 @@ class SigningEngine:
             # Every certificate must have revocation data in hand: what B-LT promises a verifier.
             revocation_mode="hard-fail",
         )
+
+    def _private_copy(self, source: IO[bytes]) -> IO[bytes] | None:
+        try:
+            source_fd = source.fileno()
+        except (OSError, AttributeError, io.UnsupportedOperation):
+            return None
+        size = os.fstat(source_fd).st_size
+        if size < SPOOL_THRESHOLD:
+            return None
+        tmp_dir = self._runtime.settings.data_dir / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        copy = tempfile.TemporaryFile(dir=tmp_dir)  # noqa: SIM115 - returned; the caller closes it
+        try:
+            copied = 0
+            try:
+                while copied < size:
+                    step = os.copy_file_range(source_fd, copy.fileno(), size - copied, copied, copied)
+                    if step == 0:
+                        break
+                    copied += step
+            except OSError:
+                copied = 0  # e.g. across file systems on old kernels: copy in user space
+            if copied != size:
+                source.seek(0)
+                copy.seek(0)
+                copy.truncate()
+                shutil.copyfileobj(source, copy, CHUNK_SIZE)
+            copy.seek(0)
+        except BaseException:
+            copy.close()
+            raise
+        return copy
 
     def output_for(self, source: IO[bytes]) -> IO[bytes]:
         """Where a result of ``source``'s size goes: memory, or a temp file under the data directory."""
