@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sealpact.accounts.models
 import sealpact.audit.models
+import sealpact.contracts.models
 import sealpact.evidence.models
 import sealpact.files.models
 import sealpact.identity.models
 import sealpact.jobs.models
 import sealpact.notify.models
+import sealpact.notify.sms
+import sealpact.notify.webhooks
 import sealpact.pki.models
 import sealpact.pki.tsa_models
 import sealpact.storage.models  # noqa: F401

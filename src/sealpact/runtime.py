@@ -20,6 +20,10 @@ from sealpact.storage.keys import KeyProvider
 
 if TYPE_CHECKING:
     from sealpact.accounts.service import Accounts
+    from sealpact.contracts.service import Contracts
+    from sealpact.contracts.signer import Signing
+    from sealpact.notify.sms import SmsService
+    from sealpact.notify.webhooks import Webhooks
     from sealpact.evidence.service import EvidenceLog
     from sealpact.evidence.witness import WitnessService
     from sealpact.identity.service import IdentityService
@@ -141,6 +145,34 @@ class Runtime:
         from sealpact.evidence.wiring import build_witness
 
         return build_witness(self)
+
+    @cached_property
+    def sms(self) -> SmsService:
+        """SMS: the outbox (sandbox) by default, or the configured gateway (sealpact.notify.sms)."""
+        from sealpact.notify.sms import SmsService
+
+        return SmsService(self)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        """Signed webhook deliveries with retries and a delivery log (sealpact.notify.webhooks)."""
+        from sealpact.notify.webhooks import Webhooks
+
+        return Webhooks(self)
+
+    @cached_property
+    def contracts(self) -> Contracts:
+        """Contracts: the sender's use cases (sealpact.contracts.service)."""
+        from sealpact.contracts.service import Contracts
+
+        return Contracts(self)
+
+    @cached_property
+    def signing_flow(self) -> Signing:
+        """Contracts: the signer's use cases behind a signing link (sealpact.contracts.signer)."""
+        from sealpact.contracts.signer import Signing
+
+        return Signing(self)
 
     def health_checks(self) -> dict[str, Callable[[], None]]:
         """Name -> check that raises when that dependency is unusable (served by /healthz)."""

@@ -23,7 +23,14 @@ if TYPE_CHECKING:
     from sealpact.runtime import Runtime
 
 # Modules whose import registers tasks. Each domain appends its own `tasks` module here.
-TASK_MODULES: tuple[str, ...] = ("sealpact.notify.tasks", "sealpact.pki.tasks", "sealpact.accounts.tasks")
+TASK_MODULES: tuple[str, ...] = (
+    "sealpact.notify.tasks",
+    "sealpact.pki.tasks",
+    "sealpact.accounts.tasks",
+    "sealpact.notify.sms",
+    "sealpact.notify.webhooks",
+    "sealpact.contracts.tasks",
+)
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 

@@ -1,0 +1,410 @@
+"""Signer use cases: exchange a link for a signer session, authenticate, view, confirm intent, decline.
+
+A link token is single-use: opening it consumes it and returns the signer's own session token (short
+lived, bound to the party). Every failure about links and sessions is the same ``signing_link_invalid``
+error. Account-login parties must be logged in as the account whose email/mobile the link was sent to;
+SMS/email-code parties prove the contact with a one-time code. The real-name gate (minimum level) is
+checked before the intent code is sent, so a party below the level learns it before anything else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from sealpact.accounts.models import User
+from sealpact.accounts.principal import Principal
+from sealpact.audit import Actor, mask_email, mask_mobile
+from sealpact.context import RequestContext
+from sealpact.contracts import core, notices, routing
+from sealpact.contracts.errors import (
+    CodeAttemptsExceeded,
+    CodeInvalid,
+    InvalidTransition,
+    LinkInvalid,
+    NotYourTurn,
+    SignerNotAuthenticated,
+    WrongSigner,
+)
+from sealpact.contracts.models import Contract, OneTimeCode, Party, SignerSession, SigningLink
+from sealpact.contracts.state import (
+    OPEN,
+    ContractEvent,
+    ContractStatus,
+    PartyEvent,
+    PartyRole,
+    PartyStatus,
+    next_party_status,
+    next_status,
+)
+from sealpact.contracts.tokens import (
+    CODE_MAX_ATTEMPTS,
+    CODE_TTL_MINUTES,
+    SESSION_PREFIX,
+    code_digest,
+    digest,
+    new_code,
+    new_token,
+    same,
+)
+from sealpact.contracts.views import DocumentView, FieldView, document_view, field_view
+from sealpact.db import new_id, transaction
+
+if TYPE_CHECKING:
+    from sealpact.runtime import Runtime
+
+SIGNER = Actor("signer")
+
+
+@dataclass(frozen=True)
+class SignerGrant:
+    session_token: str  # the signer's own; returned to whoever holds the link, never to the sender
+    party_id: str
+    contract_id: str
+    authenticated: bool
+    code_sent_to: str | None  # masked
+
+
+@dataclass(frozen=True)
+class SignerView:
+    contract_id: str
+    title: str
+    message: str | None
+    contract_status: str
+    party_id: str
+    party_name: str
+    role: str
+    party_status: str
+    may_act: bool
+    intent_confirmed: bool
+    documents: list[DocumentView]
+    fields: list[FieldView]
+
+
+class Signing:
+    """The signer side (``runtime.signing_flow``)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._rt = runtime
+
+    # -- link -> session ---------------------------------------------------------------------------
+
+    def open_link(self, token: str, ctx: RequestContext, principal: Principal | None = None) -> SignerGrant:
+        now = self._rt.clock.now()
+        with transaction(self._rt.sessions) as session:
+            link = session.scalars(
+                select(SigningLink).where(SigningLink.token_hash == digest(token or "")).with_for_update()
+            ).one_or_none()
+            if (
+                link is None
+                or link.used_at is not None
+                or link.revoked_at is not None
+                or link.expires_at <= now
+            ):
+                raise LinkInvalid(
+                    "This signing link is invalid, used or expired; ask the sender to resend it."
+                )
+            party = session.get(Party, link.party_id)
+            contract = session.get(Contract, link.contract_id)
+            if party is None or contract is None or ContractStatus(contract.status) not in OPEN:
+                raise LinkInvalid(
+                    "This signing link is invalid, used or expired; ask the sender to resend it."
+                )
+            link.used_at = now
+            raw = new_token(SESSION_PREFIX)
+            signer = SignerSession(
+                id=new_id(),
+                party_id=party.id,
+                token_hash=digest(raw),
+                created_at=now,
+                expires_at=now + timedelta(minutes=self._rt.settings.contract_signer_session_minutes),
+                ip=ctx.ip[:64] if ctx.ip else None,
+                user_agent=ctx.user_agent[:512] if ctx.user_agent else None,
+            )
+            session.add(signer)
+            session.flush()
+            sent_to: str | None = None
+            if party.auth_method == "account":
+                if principal is None:
+                    raise WrongSigner("Log in to the account this contract was sent to, then open the link.")
+                user = session.get(User, principal.user_id)
+                if user is None or not _matches(user, party):
+                    raise WrongSigner("This contract was sent to another account.")
+                signer.authenticated_at = now
+                signer.auth_method = "account"
+                signer.user_id = user.id
+                party.user_id = user.id
+            else:
+                channel = "sms" if party.auth_method == "sms_code" else "email"
+                sent_to = self._send_code(session, signer, party, channel=channel, purpose="auth")
+            core.event(self._rt, session, contract, "link_opened", ctx, actor=SIGNER, party=party)
+            return SignerGrant(raw, party.id, contract.id, signer.authenticated_at is not None, sent_to)
+
+    def authenticate(self, session_token: str, code: str, ctx: RequestContext) -> None:
+        with transaction(self._rt.sessions) as session:
+            signer, party, contract = self._session(session, session_token, authenticated=False)
+            if signer.authenticated_at is not None:
+                return
+            self._check_code(session, signer, "auth", code)
+            now = self._rt.clock.now()
+            signer.authenticated_at = now
+            signer.auth_method = party.auth_method
+            user = self._user_for_contact(session, party)
+            signer.user_id = user.id if user else None
+            party.user_id = signer.user_id
+            core.event(
+                self._rt,
+                session,
+                contract,
+                "party_authenticated",
+                ctx,
+                actor=SIGNER,
+                party=party,
+                details={"method": party.auth_method},
+            )
+
+    # -- viewing -----------------------------------------------------------------------------------
+
+    def view(self, session_token: str, ctx: RequestContext) -> SignerView:
+        with transaction(self._rt.sessions) as session:
+            _signer, party, contract = self._session(session, session_token)
+            if party.viewed_at is None:
+                party.viewed_at = self._rt.clock.now()
+                core.event(self._rt, session, contract, "party_viewed", ctx, actor=SIGNER, party=party)
+            parties = core.parties_of(session, contract.id)
+            docs = core.documents_of(session, contract.id)
+            mine = [f for f in core.fields_of(session, contract.id) if f.party_id == party.id]
+            return SignerView(
+                contract.id,
+                contract.title,
+                contract.message,
+                contract.status,
+                party.id,
+                party.name,
+                party.role,
+                party.status,
+                routing.may_act(core.slots(parties), party.id),
+                party.intent_confirmed_at is not None,
+                [document_view(d) for d in docs],
+                [field_view(f) for f in mine],
+            )
+
+    # -- intent ------------------------------------------------------------------------------------
+
+    def request_intent_code(self, session_token: str, ctx: RequestContext) -> str | None:
+        """Check turn and real-name level, then send the intent code (None for TOTP parties: nothing sent)."""
+        with transaction(self._rt.sessions) as session:
+            signer, party, contract = self._session(session, session_token)
+            self._require_turn(session, party, contract)
+            self._gate(signer, party)
+            if party.intent_method == "totp":
+                return None
+            return self._send_code(session, signer, party, channel="sms", purpose="intent")
+
+    def confirm_intent(self, session_token: str, code: str, ctx: RequestContext) -> None:
+        with transaction(self._rt.sessions) as session:
+            signer, party, contract = self._session(session, session_token)
+            self._require_turn(session, party, contract)
+            view = self._gate(signer, party)
+            if party.intent_method == "totp":
+                if signer.user_id is None:
+                    raise CodeInvalid("TOTP intent confirmation needs the party's account.")
+                user = session.get(User, signer.user_id)
+                if user is None or self._rt.accounts.two_factor.verify(session, user, code) != "totp":
+                    raise CodeInvalid("The authenticator code is wrong or was already used.")
+            else:
+                self._check_code(session, signer, "intent", code)
+            party.intent_confirmed_at = self._rt.clock.now()
+            party.verified_level = view[0]
+            party.verification_method = view[1]
+            core.event(
+                self._rt,
+                session,
+                contract,
+                "party_intent_confirmed",
+                ctx,
+                actor=SIGNER,
+                party=party,
+                details={"method": party.intent_method},
+            )
+
+    # -- decline / approve -------------------------------------------------------------------------
+
+    def decline(self, session_token: str, reason: str, ctx: RequestContext) -> None:
+        reason = " ".join(reason.split())[:500]
+        if not reason:
+            raise CodeInvalid("Give a reason for declining.", code="reason_required")
+        with transaction(self._rt.sessions) as session:
+            _signer, party, contract = self._session(session, session_token, lock=True)
+            self._require_turn(session, party, contract)
+            now = self._rt.clock.now()
+            party.status = next_party_status(
+                PartyRole(party.role), PartyStatus(party.status), PartyEvent.DECLINE
+            )
+            party.acted_at = now
+            party.decline_reason = reason
+            contract.status = next_status(ContractStatus(contract.status), ContractEvent.DECLINE)
+            contract.finished_at = now
+            contract.updated_at = now
+            parties = core.parties_of(session, contract.id)
+            core.revoke_access(session, [p.id for p in parties], now)
+            core.event(
+                self._rt,
+                session,
+                contract,
+                "party_declined",
+                ctx,
+                actor=SIGNER,
+                party=party,
+                details={"reason": reason},
+            )
+            core.event(self._rt, session, contract, "declined", ctx, actor=SIGNER, party=party)
+            for other in parties:
+                if other.id != party.id and other.status != PartyStatus.WAITING:
+                    notices.send_closed(self._rt, session, contract, other, "declined")
+
+    def approve(self, session_token: str, ctx: RequestContext) -> None:
+        with transaction(self._rt.sessions) as session:
+            signer, party, contract = self._session(session, session_token, lock=True)
+            self._require_turn(session, party, contract)
+            if party.role != PartyRole.APPROVER:
+                raise InvalidTransition("Only an approver approves; a signer signs.")
+            self._gate(signer, party)
+            if party.intent_confirmed_at is None:
+                from sealpact.contracts.errors import IntentRequired
+
+                raise IntentRequired("Confirm your intent with the one-time code first.")
+            party.status = next_party_status(
+                PartyRole.APPROVER, PartyStatus(party.status), PartyEvent.APPROVE
+            )
+            party.acted_at = self._rt.clock.now()
+            core.event(self._rt, session, contract, "party_approved", ctx, actor=SIGNER, party=party)
+            core.advance(self._rt, session, contract, ctx, SIGNER)
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _session(
+        self, session: Session, token: str, *, authenticated: bool = True, lock: bool = False
+    ) -> tuple[SignerSession, Party, Contract]:
+        now = self._rt.clock.now()
+        signer = session.scalars(
+            select(SignerSession).where(SignerSession.token_hash == digest(token or ""))
+        ).one_or_none()
+        if signer is None or signer.revoked_at is not None or signer.expires_at <= now:
+            raise LinkInvalid("The signing session is invalid or expired; open a new link.")
+        party = session.get(Party, signer.party_id)
+        query = select(Contract).where(Contract.id == (party.contract_id if party else ""))
+        contract = session.scalars(query.with_for_update() if lock else query).one_or_none()
+        if party is None or contract is None:
+            raise LinkInvalid("The signing session is invalid or expired; open a new link.")
+        if authenticated and signer.authenticated_at is None:
+            raise SignerNotAuthenticated("Enter the code sent to you first.")
+        return signer, party, contract
+
+    def _require_turn(self, session: Session, party: Party, contract: Contract) -> None:
+        if ContractStatus(contract.status) not in OPEN:
+            raise InvalidTransition(f"The contract is {contract.status}.")
+        if not routing.may_act(core.slots(core.parties_of(session, contract.id)), party.id):
+            raise NotYourTurn("It is not this party's turn to act.")
+
+    def _gate(self, signer: SignerSession, party: Party) -> tuple[int, str]:
+        """The real-name gate: (level, method) seen, or LevelTooLow."""
+        from sealpact.identity.errors import LevelTooLow
+
+        if party.min_level <= 0:
+            return (0, party.auth_method)
+        if signer.user_id is None:
+            raise LevelTooLow(
+                f"Real-name verification at level {party.min_level} is required: "
+                "sign in with a verified account."
+            )
+        status = self._rt.identity.require_level("individual", signer.user_id, party.min_level)
+        if party.kind == "enterprise" and party.organization_id is not None:
+            self._rt.identity.require_level("enterprise", party.organization_id, party.min_level)
+        return (status.level, status.method or "unknown")
+
+    def _send_code(
+        self, session: Session, signer: SignerSession, party: Party, *, channel: str, purpose: str
+    ) -> str:
+        now = self._rt.clock.now()
+        to = party.mobile if channel == "sms" else party.email
+        if to is None:
+            raise CodeInvalid(
+                f"This party has no {'mobile number' if channel == 'sms' else 'email address'}."
+            )
+        code = new_code()
+        row = OneTimeCode(
+            id=new_id(),
+            session_id=signer.id,
+            purpose=purpose,
+            channel=channel,
+            code_hash="",
+            created_at=now,
+            expires_at=now + timedelta(minutes=CODE_TTL_MINUTES),
+            attempts=0,
+        )
+        row.code_hash = code_digest(row.id, code)
+        # A new code replaces the earlier unused ones of the same purpose.
+        for old in session.scalars(
+            select(OneTimeCode).where(
+                OneTimeCode.session_id == signer.id,
+                OneTimeCode.purpose == purpose,
+                OneTimeCode.used_at.is_(None),
+            )
+        ):
+            old.used_at = now
+        session.add(row)
+        notices.send_code(
+            self._rt,
+            session,
+            party,
+            channel=channel,
+            to=to,
+            code=code,
+            purpose=purpose,
+            minutes=CODE_TTL_MINUTES,
+        )
+        return mask_mobile(to) if channel == "sms" else mask_email(to)
+
+    def _check_code(self, session: Session, signer: SignerSession, purpose: str, code: str) -> None:
+        now = self._rt.clock.now()
+        row = session.scalars(
+            select(OneTimeCode)
+            .where(
+                OneTimeCode.session_id == signer.id,
+                OneTimeCode.purpose == purpose,
+                OneTimeCode.used_at.is_(None),
+            )
+            .order_by(OneTimeCode.created_at.desc())
+            .with_for_update()
+        ).first()
+        if row is None or row.expires_at <= now:
+            raise CodeInvalid("The code is wrong or expired; request a new one.")
+        if row.attempts >= CODE_MAX_ATTEMPTS:
+            raise CodeAttemptsExceeded("Too many wrong codes; request a new one.")
+        if not same(row.code_hash, code_digest(row.id, (code or "").strip())):
+            row.attempts += 1
+            # Commit the failed attempt (the caller's transaction would roll it back with the error).
+            session.commit()
+            raise CodeInvalid("The code is wrong or expired; request a new one.")
+        row.used_at = now
+
+    @staticmethod
+    def _user_for_contact(session: Session, party: Party) -> User | None:
+        conditions = []
+        if party.email:
+            conditions.append(User.email == party.email)
+        if party.mobile:
+            conditions.append(User.mobile == party.mobile)
+        if not conditions:
+            return None
+        users = list(session.scalars(select(User).where(or_(*conditions))))
+        return users[0] if len(users) == 1 else None
+
+
+def _matches(user: User, party: Party) -> bool:
+    return bool((party.email and user.email == party.email) or (party.mobile and user.mobile == party.mobile))

@@ -1,0 +1,93 @@
+"""/api/v1/signing: the signer's side, behind a signing link. Translation only.
+
+The link token is exchanged once for a signer session token, sent back in ``X-Signing-Session``.
+An account-login party's link is opened with their login (cookie or bearer) present.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, status
+from pydantic import BaseModel, Field
+
+from sealpact.accounts.errors import SessionInvalid
+from sealpact.accounts.principal import Principal
+from sealpact.context import RequestContext
+from sealpact.runtime import Runtime
+from sealpact.web.auth import CSRF_HEADER, session_token_of
+from sealpact.web.deps import get_context, get_runtime
+
+router = APIRouter(prefix="/api/v1/signing", tags=["signing"])
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ContextDep = Annotated[RequestContext, Depends(get_context)]
+SessionToken = Annotated[str, Header(alias="X-Signing-Session", max_length=128)]
+
+
+class OpenIn(BaseModel):
+    token: str = Field(min_length=1, max_length=128)
+
+
+class CodeIn(BaseModel):
+    code: str = Field(min_length=4, max_length=16)
+
+
+class DeclineIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def _optional_principal(request: Request, runtime: RuntimeDep) -> Principal | None:
+    """The logged-in user if any (account-login parties need one; the service decides)."""
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise SessionInvalid("Use 'Authorization: Bearer <API token>'.")
+        return runtime.accounts.tokens.authenticate(credentials.strip())
+    token = session_token_of(request)
+    if token is None:
+        return None
+    principal = runtime.accounts.auth.authenticate_session(token)
+    runtime.accounts.auth.check_csrf(token, request.headers.get(CSRF_HEADER))
+    return principal
+
+
+@router.post("/open", status_code=status.HTTP_201_CREATED, summary="Exchange a single-use link token")
+def open_link(
+    body: OpenIn,
+    runtime: RuntimeDep,
+    ctx: ContextDep,
+    principal: Annotated[Principal | None, Depends(_optional_principal)],
+) -> dict[str, Any]:
+    return asdict(runtime.signing_flow.open_link(body.token, ctx, principal))
+
+
+@router.post("/authenticate", status_code=status.HTTP_204_NO_CONTENT, summary="Enter the code sent to you")
+def authenticate(body: CodeIn, token: SessionToken, runtime: RuntimeDep, ctx: ContextDep) -> None:
+    runtime.signing_flow.authenticate(token, body.code, ctx)
+
+
+@router.get("/contract", summary="The contract as this party sees it (records party.viewed)")
+def view(token: SessionToken, runtime: RuntimeDep, ctx: ContextDep) -> dict[str, Any]:
+    return asdict(runtime.signing_flow.view(token, ctx))
+
+
+@router.post("/intent/code", summary="Send the intent-confirmation code (checks turn and verification level)")
+def intent_code(token: SessionToken, runtime: RuntimeDep, ctx: ContextDep) -> dict[str, str | None]:
+    return {"sent_to": runtime.signing_flow.request_intent_code(token, ctx)}
+
+
+@router.post("/intent/confirm", status_code=status.HTTP_204_NO_CONTENT, summary="Confirm the intent to sign")
+def intent_confirm(body: CodeIn, token: SessionToken, runtime: RuntimeDep, ctx: ContextDep) -> None:
+    runtime.signing_flow.confirm_intent(token, body.code, ctx)
+
+
+@router.post("/decline", status_code=status.HTTP_204_NO_CONTENT, summary="Decline, with a reason")
+def decline(body: DeclineIn, token: SessionToken, runtime: RuntimeDep, ctx: ContextDep) -> None:
+    runtime.signing_flow.decline(token, body.reason, ctx)
+
+
+@router.post("/approve", status_code=status.HTTP_204_NO_CONTENT, summary="Approve (approver parties)")
+def approve(token: SessionToken, runtime: RuntimeDep, ctx: ContextDep) -> None:
+    runtime.signing_flow.approve(token, ctx)
