@@ -91,7 +91,8 @@ def pdf_geometry(stream: IO[bytes], max_pages: int) -> PdfGeometry:
             raise TooManyPages(f"The document has {count} pages; the limit is {max_pages}.")
         sizes: list[list[float]] = []
         for index in range(count):
-            page, _ = reader.find_page_for_modification(index)  # type: ignore[no-untyped-call]
+            page_ref, _ = reader.find_page_for_modification(index)  # type: ignore[no-untyped-call]
+            page = page_ref.get_object()
             box = _inherited(page, "/CropBox") or _inherited(page, "/MediaBox")
             if box is None:
                 raise UnsupportedDocument("A page of the PDF has no size.")
