@@ -71,6 +71,7 @@ def check_audit_trail(evidence: EvidenceLog, *, catch_up: bool = True) -> AuditR
     size = checkpoint.size
     report = AuditReport(tree_size=size)
     covered: dict[int, bytes] = {}
+    audit_rows: list[tuple[int, int, bytes]] = []
     frontier = Frontier()
     with transaction(evidence.sessions) as session:
         # 1. Replay the entries in index order to the signed root.
@@ -87,17 +88,18 @@ def check_audit_trail(evidence: EvidenceLog, *, catch_up: bool = True) -> AuditR
                     raise AuditTampered(f"log entry {frontier.size} is missing from the entries table")
                 frontier.append(leaf_hash(bytes(data)))
                 if audit_seq is not None:
-                    entry = parse_entry(bytes(data))
-                    if entry.seq != audit_seq:
-                        raise AuditTampered(
-                            f"log entry {index} names audit event {entry.seq}, not {audit_seq}"
-                        )
-                    covered[audit_seq] = entry.record_sha256
+                    audit_rows.append((index, audit_seq, bytes(data)))
                 last = index
             if len(rows) < _PAGE:
                 break
         if frontier.size != size or not hmac.compare_digest(frontier.root(), checkpoint.root_hash):
             raise AuditTampered("the stored log entries do not match the signed checkpoint")
+        # Only entries the signed root vouches for are parsed.
+        for index, audit_seq, data in audit_rows:
+            entry = parse_entry(data)
+            if entry.seq != audit_seq:
+                raise AuditTampered(f"log entry {index} names audit event {entry.seq}, not {audit_seq}")
+            covered[audit_seq] = entry.record_sha256
         # 2. and 3. Compare each event with its entry.
         seen: set[int] = set()
         last_seq = 0
