@@ -185,11 +185,11 @@ def test_three_signers_with_locks(
 
 def test_cross_page_seal_on_every_page(pki: Runtime, root: x509.Certificate) -> None:
     engine = SigningEngine(pki)
+    box0, box1 = Placement(0, (360, 60, 520, 180)), Placement(3, (40, 60, 200, 160))
+    doc = engine.prepare_fields(make_pdf(4), [FieldSpec("Company", box0), FieldSpec("Person", box1)])
     creds, _ = credentials(pki, "甲科技有限公司")
-    appearance = Appearance(
-        Placement(0, (400, 60, 560, 180)), image_png=seal_png(), cross_page_seal_png=seal_png()
-    )
-    data = engine.sign(make_pdf(4), creds, level=Level.B_T, appearance=appearance).output.read()
+    appearance = Appearance(box0, image_png=seal_png(), cross_page_seal_png=seal_png())
+    data = engine.sign(doc, creds, level=Level.B_T, field="Company", appearance=appearance).output.read()
     reader = PdfFileReader(io.BytesIO(data))
     for page_index in range(4):
         page = reader.root["/Pages"]["/Kids"][page_index].get_object()
@@ -199,8 +199,18 @@ def test_cross_page_seal_on_every_page(pki: Runtime, root: x509.Certificate) -> 
         assert x2 == 595 and 0 < x2 - x1 < 60  # a quarter of a 120 pt seal on the right edge
     assert verify_pdf(data, trust=[root]).valid
     second, _ = credentials(pki, "李四", 1)
+    # DocMDP P=2 allows no new annotations after the certification: only the first signer stamps pages.
+    stamped = Appearance(box1, image_png=seal_png(), cross_page_seal_png=seal_png())
     with pytest.raises(FieldError, match="first signer"):
-        engine.sign(data, second, level=Level.B_B, field="Later", appearance=appearance)
+        engine.sign(data, second, level=Level.B_B, field="Person", appearance=stamped)
+    # Nor new fields: later signers sign the fields created before the certification signature.
+    with pytest.raises(FieldError, match="pre-created"):
+        engine.sign(data, second, level=Level.B_T, field="Later")
+    plain = Appearance(box1, image_png=seal_png((20, 20, 160, 255)))
+    data = engine.sign(data, second, level=Level.B_T, field="Person", appearance=plain).output.read()
+    report = verify_pdf(data, trust=[root])
+    assert report.valid, report.failures()
+    assert [s.field for s in report.signatures] == ["Company", "Person"]
 
 
 def _js_pdf() -> bytes:

@@ -324,6 +324,12 @@ class SigningEngine:
         }
         if field in field_names and field_names[field] is not None:
             raise FieldError(f"the field {field} is already signed")
+        if field not in field_names and read_certification_data(reader) is not None:
+            # ISO 32000-2 table 257, P=2: form filling and signing of existing fields; a new field would
+            # invalidate the certification signature.
+            raise FieldError(
+                f"the document is certified: sign one of its pre-created fields, not a new field {field}"
+            )
         writer = IncrementalPdfFileWriter.from_reader(reader)
         fill_date_field(
             writer, field + DATE_SUFFIX, now.astimezone(appearances.CHINA_STANDARD_TIME).date().isoformat()

@@ -120,10 +120,21 @@ def verify_pdf(
     Raises :class:`NotAPdf`, :class:`EncryptedPdf` or :class:`DamagedPdf` when the input cannot be read
     as a PDF; every verification outcome, good or bad, is in the returned :class:`Report`.
     """
+    return asyncio.run(async_verify_pdf(data, trust=trust, at=at, clock=clock))
+
+
+async def async_verify_pdf(
+    data: bytes | IO[bytes],
+    *,
+    trust: Sequence[x509.Certificate],
+    at: datetime | None = None,
+    clock: Clock | None = None,
+) -> Report:
+    """:func:`verify_pdf` for callers already inside an event loop (the web app)."""
     stream = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
     reader = precheck.open_pdf(stream)
     now = at or (clock or SystemClock()).now()
-    return asyncio.run(_verify(reader, list(trust), at, now))
+    return await _verify(reader, list(trust), at, now)
 
 
 async def _verify(reader: Any, trust: list[x509.Certificate], at: datetime | None, now: datetime) -> Report:
