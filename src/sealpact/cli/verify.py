@@ -70,6 +70,7 @@ def _yes(value: bool) -> str:
 def render(path: Path, report: Report) -> str:
     lines = [f"{path}: {'VALID' if report.valid else 'INVALID'}"]
     lines += [f"  problem: {p}" for p in report.problems]
+    lines += [f"  warning: the document contains {f}" for f in report.findings]
     for index, sig in enumerate(report.signatures, 1):
         lines += _render_signature(index, sig)
     return "\n".join(lines)

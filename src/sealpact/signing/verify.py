@@ -92,6 +92,7 @@ class Report:
     valid: bool
     signatures: tuple[SignatureReport, ...]
     problems: tuple[str, ...] = field(default=())
+    findings: tuple[str, ...] = field(default=())  # active content: shown, does not decide validity
 
     def failures(self) -> list[str]:
         """Every problem, prefixed with the field it concerns."""
@@ -104,6 +105,7 @@ class Report:
         return {
             "valid": self.valid,
             "problems": list(self.problems),
+            "findings": list(self.findings),
             "signatures": [s.to_json() for s in self.signatures],
         }
 
@@ -132,9 +134,10 @@ async def async_verify_pdf(
 ) -> Report:
     """:func:`verify_pdf` for callers already inside an event loop (the web app)."""
     stream = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
-    reader = precheck.open_pdf(stream)
+    inspection = precheck.inspect(stream)
     now = at or (clock or SystemClock()).now()
-    return await _verify(reader, list(trust), at, now)
+    report = await _verify(inspection.reader, list(trust), at, now)
+    return replace(report, findings=inspection.findings)
 
 
 async def _verify(reader: Any, trust: list[x509.Certificate], at: datetime | None, now: datetime) -> Report:
