@@ -332,6 +332,8 @@ class Signing:
     ) -> str:
         now = self._rt.clock.now()
         to = party.mobile if channel == "sms" else party.email
+        if purpose == "intent" and signer.user_id is not None:
+            to = self._verified_mobile(session, signer.user_id) or to
         if to is None:
             raise CodeInvalid(
                 f"This party has no {'mobile number' if channel == 'sms' else 'email address'}."
@@ -392,6 +394,20 @@ class Signing:
             session.commit()
             raise CodeInvalid("The code is wrong or expired; request a new one.")
         row.used_at = now
+
+    def _verified_mobile(self, session: Session, user_id: str) -> str | None:
+        """The mobile number proven during real-name verification (mobile3 / bank4), if any."""
+        from sealpact.identity.models import IdentityProfile
+        from sealpact.identity.records import P_MOBILE
+
+        profile = session.scalars(
+            select(IdentityProfile).where(
+                IdentityProfile.subject_type == "individual", IdentityProfile.subject_id == user_id
+            )
+        ).one_or_none()
+        if profile is None or profile.state != "verified" or not profile.mobile_enc:
+            return None
+        return self._rt.fields.decrypt(profile.mobile_enc, purpose=P_MOBILE, session=session)
 
     @staticmethod
     def _user_for_contact(session: Session, party: Party) -> User | None:
