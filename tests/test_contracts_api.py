@@ -3,6 +3,7 @@ decline, cancel, remind, contact correction, idempotency, pagination, authorisat
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -86,6 +87,19 @@ def test_sequential_approvals_complete_and_every_event_is_recorded(runtime: Runt
     ):
         assert kind in kinds
     assert any("已由各方签署完成" in text for text in sms_to(runtime, A))
+    # The same events are in the evidence log, each record decrypting to what was recorded.
+    records = runtime.evidence.records_for(cid)
+    types = [r[2] for r in records]
+    for kind in (
+        "contract.document_uploaded",
+        "contract.sent",
+        "contract.party_intent_confirmed",
+        "contract.party_approved",
+        "contract.completed",
+    ):
+        assert kind in types
+    opened = runtime.evidence.open_record(records[types.index("contract.party_intent_confirmed")][0])
+    assert A not in json.dumps(opened.body, ensure_ascii=False)  # masked contact only
 
 
 def test_parallel_and_mixed_routing(runtime: Runtime) -> None:

@@ -62,6 +62,26 @@ _WEBHOOK = {
 }
 
 
+# Contract event kinds that also go to the evidence log (same transaction as the change).
+EVIDENCE_KINDS = frozenset(
+    {
+        "document_uploaded",
+        "sent",
+        "party_authenticated",
+        "party_viewed",
+        "party_intent_confirmed",
+        "party_signed",
+        "party_approved",
+        "party_declined",
+        "party_contact_corrected",
+        "completed",
+        "declined",
+        "cancelled",
+        "expired",
+    }
+)
+
+
 def load_contract(
     session: Session, principal: Principal, contract_id: str, *, write: bool, lock: bool = False
 ) -> Contract:
@@ -188,6 +208,22 @@ def event(
         organization_id=contract.organization_id,
         details={"party_id": party.id} if party else {},
     )
+    if kind in EVIDENCE_KINDS:
+        from sealpact.evidence.service import EvidenceRecord
+
+        body: dict[str, Any] = {
+            "contract_id": contract.id,
+            "title": contract.title,
+            "ip": ctx.ip,
+            "user_agent": ctx.user_agent,
+            **data,
+        }
+        if party is not None:
+            body.update(party_id=party.id, party_name=party.name, contact=masked_contact(party))
+        runtime.evidence.record(
+            session,
+            EvidenceRecord(event_type=f"contract.{kind}", subject_id=contract.id, body=body, occurred_at=now),
+        )
     webhook = _WEBHOOK.get(kind)
     if webhook is not None:
         payload: dict[str, Any] = {"contract_id": contract.id, "status": contract.status, **data}
