@@ -30,7 +30,7 @@ from sealpact.storage.localfs import atomic_write_bytes
 
 _FORMAT = "sealpact-keyring/v1"
 # Argon2id with RFC 9106's second recommended option scaled to start-up time (~0.1 s once per process).
-_DEFAULT_KDF = {"alg": "argon2id", "time_cost": 3, "memory_kib": 65536, "parallelism": 1}
+_DEFAULT_TIME_COST, _DEFAULT_MEMORY_KIB, _DEFAULT_PARALLELISM = 3, 65536, 1
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,9 @@ class KeyringKeyProvider:
             raise KeyUnavailable(f"A keyring already exists at {path}; refusing to overwrite it.")
         kdf = _Kdf(
             secrets.token_bytes(16),
-            _DEFAULT_KDF["time_cost"],  # type: ignore[arg-type]
-            _DEFAULT_KDF["memory_kib"],  # type: ignore[arg-type]
-            _DEFAULT_KDF["parallelism"],  # type: ignore[arg-type]
+            _DEFAULT_TIME_COST,
+            _DEFAULT_MEMORY_KIB,
+            _DEFAULT_PARALLELISM,
         )
         kek_id = _new_kek_id()
         _write(path, kdf, kdf.derive(master_secret), {kek_id: secrets.token_bytes(32)}, kek_id)
