@@ -37,6 +37,7 @@ from pyhanko.pdf_utils.layout import BoxConstraints
 from pyhanko.sign import fields as pyhanko_fields
 from pyhanko.sign import signers
 from pyhanko.sign.general import SigningError as PyHankoSigningError
+from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementPreference
 from pyhanko.sign.timestamps import TimestampRequestError
 from pyhanko.sign.validation import read_certification_data
 from pyhanko.stamp import StaticStampStyle
@@ -377,6 +378,12 @@ class SigningEngine:
             embed_validation_info=validation_context is not None,
             validation_context=validation_context,
             use_pades_lta=level is Level.B_LTA,
+            # The OCSP response and CRLs are in hand before signing, so the DSS goes into the
+            # signature's own revision (no VRI: optional in EN 319 142-1 section 5.4.2.2). B-LT is then
+            # one revision and B-LTA two; each revision costs a hash pass over the whole file.
+            dss_settings=DSSContentSettings(
+                placement=SigDSSPlacementPreference.TOGETHER_WITH_SIGNATURE, include_vri=False
+            ),
         )
         reserved = signer.static_size + signer.max_signature
         if timestamper is not None:
