@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import Table, bindparam, delete, exists, func, select, update
+from sqlalchemy import Table, bindparam, delete, event, exists, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealpact.audit.models import AuditEvent
@@ -91,6 +91,27 @@ SUBJECT_PURPOSE = "evidence.subject"
 #: covered, so an event whose transaction commits late (PostgreSQL hands out identities before commit)
 #: is still covered; `sealpact evidence audit` reports any event left uncovered.
 AUDIT_WINDOW = 10_000
+
+
+_ENTRIES = cast(Table, LogEntry.__table__)
+_STAGED = "sealpact.evidence.staged"
+
+
+def _noop() -> None:
+    pass
+
+
+@event.listens_for(Session, "before_commit")
+def _write_staged(session: Session) -> None:
+    """Insert the entries staged in this transaction, all in one statement, just before it commits."""
+    rows = session.info.pop(_STAGED, None)
+    if rows:
+        session.execute(insert(_ENTRIES), rows)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_staged(session: Session, _previous: Any) -> None:
+    session.info.pop(_STAGED, None)
 
 
 class Stoppable(Protocol):
@@ -317,19 +338,36 @@ class EvidenceLog:
 
     def append(self, session: Session, entry: Entry, *, audit_seq: int | None = None) -> StagedEntry:
         """Stage ``entry`` in the caller's transaction; the sequencer gives it an index after commit."""
-        data = entry.encode()
-        row = LogEntry(
-            id=new_id(),
-            leaf_index=None,
-            entry=data,
-            leaf_hash=leaf_hash(data),
-            audit_seq=audit_seq,
-            staged_at=self._clock.now(),
-        )
-        session.add(row)
-        if self._kick is not None:
-            on_commit(session, self._kick)
-        return StagedEntry(row.id, None, row.leaf_hash)
+        return self.append_many(session, [entry], audit_seqs=[audit_seq])[0]
+
+    def append_many(
+        self, session: Session, entries: Sequence[Entry], *, audit_seqs: Sequence[int | None] | None = None
+    ) -> list[StagedEntry]:
+        """Stage several entries in one statement (Core executemany: no ORM objects on the hot path)."""
+        now = self._clock.now()
+        seqs = audit_seqs if audit_seqs is not None else [None] * len(entries)
+        rows = []
+        for entry, audit_seq in zip(entries, seqs, strict=True):
+            data = entry.encode()
+            rows.append(
+                {
+                    "id": new_id(),
+                    "leaf_index": None,
+                    "entry": data,
+                    "leaf_hash": leaf_hash(data),
+                    "audit_seq": audit_seq,
+                    "staged_at": now,
+                }
+            )
+        if rows:
+            # Written by one executemany when the caller's transaction commits (see _write_staged).
+            on_commit(session, _noop)  # begins the transaction now, so a rollback drops the rows
+            session.info.setdefault(_STAGED, []).extend(rows)
+            if self._kick is not None:
+                kick = self._kick
+                for _ in rows:
+                    on_commit(session, kick)
+        return [StagedEntry(str(row["id"]), None, bytes(cast(bytes, row["leaf_hash"]))) for row in rows]
 
     def record(self, session: Session, record: EvidenceRecord) -> StagedEntry:
         """Store ``record`` encrypted and stage its hash-only entry, in the caller's transaction.
@@ -418,10 +456,9 @@ class EvidenceLog:
             new_size = old_size + len(leaves)
             assignments = [{"seq": row[0], "index": old_size + i} for i, row in enumerate(pending)]
             checkpoint = self._extend(session, old_size, old_root, leaves, [bytes(r[1]) for r in pending])
-            entries_table = cast(Table, LogEntry.__table__)
             session.connection().execute(
-                update(entries_table)
-                .where(entries_table.c.staged_seq == bindparam("seq"))
+                update(_ENTRIES)
+                .where(_ENTRIES.c.staged_seq == bindparam("seq"))
                 .values(leaf_index=bindparam("index")),
                 assignments,
             )
@@ -463,11 +500,12 @@ class EvidenceLog:
         events = session.scalars(
             select(AuditEvent).where(AuditEvent.seq > floor, ~covered).order_by(AuditEvent.seq).limit(limit)
         ).all()
-        for event in events:
-            digest = hashlib.sha256(canonical_bytes(event)).digest()
-            self.append(session, audit_entry(event.seq, digest, event.occurred_at), audit_seq=event.seq)
-        if events:
-            session.flush()
+        self.append_many(
+            session,
+            [audit_entry(e.seq, hashlib.sha256(canonical_bytes(e)).digest(), e.occurred_at) for e in events],
+            audit_seqs=[e.seq for e in events],
+        )
+        _write_staged(session)  # the pending query below must see them
         return events[-1].seq if events else 0
 
     def _extend(
