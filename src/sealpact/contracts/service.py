@@ -483,6 +483,7 @@ class Contracts:
             contract.sent_at = now
             contract.updated_at = now
             contract.expires_at = now + timedelta(days=contract.expiry_days)
+            self._rt.signing_flow.step.prepare_documents(session, contract)
             core.event(self._rt, session, contract, "sent", ctx, actor=principal.actor)
             core.activate_round(self._rt, session, contract, parties, ctx, principal.actor)
             return contract.id

@@ -31,6 +31,7 @@ from sealpact.contracts.errors import (
     WrongSigner,
 )
 from sealpact.contracts.models import Contract, OneTimeCode, Party, SignerSession, SigningLink
+from sealpact.contracts.signature import KeySource, SignatureStep, SignOutcome, already_signed
 from sealpact.contracts.state import (
     OPEN,
     ContractEvent,
@@ -88,8 +89,9 @@ class SignerView:
 class Signing:
     """The signer side (``runtime.signing_flow``)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, key_source: KeySource | None = None) -> None:
         self._rt = runtime
+        self.step = SignatureStep(runtime, key_source)
 
     # -- link -> session ---------------------------------------------------------------------------
 
@@ -231,6 +233,60 @@ class Signing:
                 party=party,
                 details={"method": party.intent_method},
             )
+
+    # -- sign ------------------------------------------------------------------------------------
+
+    def sign(
+        self, session_token: str, pin: str, ctx: RequestContext, *, image_png: bytes | None = None
+    ) -> SignOutcome:
+        """PIN -> key -> PAdES signature on every document (serialised per contract) -> next party."""
+        with transaction(self._rt.sessions) as session:
+            signer, party, contract = self._session(session, session_token, lock=True)
+            session.refresh(party)  # read after the lock: a parallel signer may just have committed
+            if already_signed(party):
+                return self._previous_outcome(session, contract, party)
+            self._require_turn(session, party, contract)
+            view = self._gate(signer, party)
+            outcome = self.step.sign(
+                session, contract=contract, party=party, user_id=signer.user_id, pin=pin, image_png=image_png
+            )
+            party.status = next_party_status(PartyRole.SIGNER, PartyStatus(party.status), PartyEvent.SIGN)
+            party.acted_at = self._rt.clock.now()
+            party.verified_level, party.verification_method = view
+            core.event(
+                self._rt,
+                session,
+                contract,
+                "party_signed",
+                ctx,
+                actor=SIGNER,
+                party=party,
+                details={
+                    "level": outcome.level,
+                    "certificate_serial": party.certificate_serial,
+                    "documents": [
+                        {"id": d, "sha256_before": a, "sha256_after": b} for d, a, b in outcome.documents
+                    ],
+                },
+            )
+            core.advance(self._rt, session, contract, ctx, SIGNER)
+            return outcome
+
+    @staticmethod
+    def _previous_outcome(session: Session, contract: Contract, party: Party) -> SignOutcome:
+        """The answer to a repeated submission: what the first one did (nothing changes)."""
+        from sealpact.contracts.models import ContractEventRow
+
+        row = session.scalars(
+            select(ContractEventRow).where(
+                ContractEventRow.contract_id == contract.id,
+                ContractEventRow.party_id == party.id,
+                ContractEventRow.kind == "party_signed",
+            )
+        ).first()
+        details = dict(row.details) if row is not None else {}
+        documents = [(d["id"], d["sha256_before"], d["sha256_after"]) for d in details.get("documents", [])]
+        return SignOutcome(party.id, documents, str(details.get("level", "")), contract.status == "completed")
 
     # -- decline / approve -------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ An account-login party's link is opened with their login (cookie or bearer) pres
 
 from __future__ import annotations
 
+import base64
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field
 from sealpact.accounts.errors import SessionInvalid
 from sealpact.accounts.principal import Principal
 from sealpact.context import RequestContext
+from sealpact.errors import InvalidInput
 from sealpact.runtime import Runtime
 from sealpact.web.auth import CSRF_HEADER, session_token_of
 from sealpact.web.deps import get_context, get_runtime
@@ -31,6 +33,13 @@ class OpenIn(BaseModel):
 
 class CodeIn(BaseModel):
     code: str = Field(min_length=4, max_length=16)
+
+
+class SignIn(BaseModel):
+    pin: str = Field(min_length=4, max_length=64)
+    signature_png: str | None = Field(
+        default=None, max_length=8 << 20, description="Base64 PNG of a drawn signature (optional)"
+    )
 
 
 class DeclineIn(BaseModel):
@@ -81,6 +90,17 @@ def intent_code(token: SessionToken, runtime: RuntimeDep, ctx: ContextDep) -> di
 @router.post("/intent/confirm", status_code=status.HTTP_204_NO_CONTENT, summary="Confirm the intent to sign")
 def intent_confirm(body: CodeIn, token: SessionToken, runtime: RuntimeDep, ctx: ContextDep) -> None:
     runtime.signing_flow.confirm_intent(token, body.code, ctx)
+
+
+@router.post("/sign", summary="Sign with your PIN (after confirming intent); idempotent per party")
+def sign(body: SignIn, token: SessionToken, runtime: RuntimeDep, ctx: ContextDep) -> dict[str, Any]:
+    image = None
+    if body.signature_png is not None:
+        try:
+            image = base64.b64decode(body.signature_png, validate=True)
+        except ValueError:
+            raise InvalidInput("signature_png is not base64.") from None
+    return asdict(runtime.signing_flow.sign(token, body.pin, ctx, image_png=image))
 
 
 @router.post("/decline", status_code=status.HTTP_204_NO_CONTENT, summary="Decline, with a reason")
