@@ -10,7 +10,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from asn1crypto import x509
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
@@ -89,8 +88,8 @@ def credentials(
         False,
     )
     info = runtime.pki.issue(identity, public_key_der=key.public_key_der())
-    chain = (x509.Certificate.load(info.der), *(x509.Certificate.load(c.dump()) for c in info.chain))
-    return SignerCredentials(key=key, chain=chain), info.serial
+    chain = [info.der, *(c.dump() for c in info.chain)]
+    return SignerCredentials.of(key, chain), info.serial
 
 
 @dataclass(frozen=True)

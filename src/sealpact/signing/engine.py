@@ -24,6 +24,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -103,6 +104,23 @@ class SignerCredentials:
     @property
     def certificate(self) -> x509.Certificate:
         return self.chain[0]
+
+    @classmethod
+    def of(cls, key: SigningKey, chain: Sequence[Any]) -> SignerCredentials:
+        """From certificates as DER bytes, asn1crypto or ``cryptography`` objects (leaf first)."""
+        certs = []
+        for cert in chain:
+            if isinstance(cert, x509.Certificate):
+                certs.append(cert)
+            elif isinstance(cert, bytes):
+                certs.append(x509.Certificate.load(cert))
+            else:  # cryptography.x509.Certificate
+                from cryptography.hazmat.primitives.serialization import Encoding
+
+                certs.append(x509.Certificate.load(cert.public_bytes(Encoding.DER)))
+        if not certs:
+            raise SigningError("a certificate chain starts with the signer's certificate")
+        return cls(key=key, chain=tuple(certs))
 
 
 @dataclass(frozen=True)
