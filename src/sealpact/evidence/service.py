@@ -26,7 +26,8 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
@@ -63,9 +64,11 @@ from sealpact.evidence.note import Ed25519Signer, Ed25519Verifier, Note, parse_n
 from sealpact.evidence.proofs import TlogProof
 from sealpact.evidence.storage import (
     DbTileReader,
+    NodeCache,
     OverlayHashReader,
     OverlayTileReader,
     TileCache,
+    TileNodeReader,
     read_stored,
 )
 from sealpact.evidence.tiles import (
@@ -241,12 +244,14 @@ class EvidenceLog:
         self.origin = origin
         self.batch_size = batch_size
         self.tiles = TileCache()
+        self.nodes = NodeCache(1024)
         self._signer: Ed25519Signer | None = None
         self._signer_lock = threading.Lock()
         self._integrated = threading.Condition()
         self._after_checkpoint = list(after_checkpoint)
         self._kick: Callable[[], None] | None = None
         self.sequencer: Stoppable | None = None
+        self._known_size = 0  # the largest signed tree size seen by this process
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -475,6 +480,7 @@ class EvidenceLog:
             )
             if covered:
                 state.audit_seq = max(state.audit_seq, covered)
+        self._known_size = max(self._known_size, new_size)
         with self._integrated:
             self._integrated.notify_all()
         for hook in self._after_checkpoint:
@@ -609,26 +615,40 @@ class EvidenceLog:
         self.tiles.put(key, body)
         return body
 
-    def _check_size(self, session: Session, size: int) -> None:
-        current = self._state(session).size
+    def _require_size(self, size: int) -> None:
+        """Proofs are only served for sizes the log has signed. Sizes only grow, so a size at most the
+        largest one seen in this process needs no database read."""
+        if size <= self._known_size:
+            return
+        with transaction(self._sessions) as session:
+            current = self._state(session).size
+        self._known_size = max(self._known_size, current)
         if size > current:
             raise TreeRangeError(f"tree size {size} is larger than the log's current size {current}")
 
+    @contextmanager
+    def _hash_reader(self, size: int) -> Iterator[TileNodeReader]:
+        reader = DbTileReader(self._sessions, self.tiles)
+        try:
+            yield TileNodeReader(size, reader, self.nodes)
+        finally:
+            reader.close()
+
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """RFC 9162 §2.1.3.1 proof for leaf ``index`` in the signed tree of ``size`` leaves."""
-        with transaction(self._sessions) as session:
-            self._check_size(session, size)
-            return inclusion_proof(index, size, TileHashReader(size, DbTileReader(session, self.tiles)))
+        self._require_size(size)
+        with self._hash_reader(size) as reader:
+            return inclusion_proof(index, size, reader)
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         """RFC 9162 §2.1.4.1 proof that the tree of ``size2`` leaves extends the one of ``size1``."""
         if size1 > size2:
             raise TreeRangeError(f"no consistency proof from size {size1} down to {size2}")
-        with transaction(self._sessions) as session:
-            self._check_size(session, size2)
-            if size1 == 0:
-                return []
-            return consistency_proof(size1, size2, TileHashReader(size2, DbTileReader(session, self.tiles)))
+        self._require_size(size2)
+        if size1 == 0:
+            return []
+        with self._hash_reader(size2) as reader:
+            return consistency_proof(size1, size2, reader)
 
     def entry_status(self, entry_id: str) -> tuple[int | None, int]:
         """(leaf index or None while pending, current tree size)."""

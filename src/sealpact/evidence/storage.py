@@ -10,38 +10,93 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Generic, TypeVar, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sealpact.evidence.errors import MissingNodeError
-from sealpact.evidence.merkle import HashReader, NodeAddress
+from sealpact.evidence.merkle import HashReader, NodeAddress, node_hash
 from sealpact.evidence.models import StoredTile
-from sealpact.evidence.tiles import TILE_WIDTH, Tile, TileReader
+from sealpact.evidence.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, TileReader, split_tile, tile_width_for_size
+
+T = TypeVar("T")
 
 
-class TileCache:
-    """A bounded LRU of committed tile bodies keyed by (level, index, width)."""
+class LruCache(Generic[T]):
+    """A bounded, thread-safe LRU keyed by (level, index, width) of immutable tile data."""
 
     def __init__(self, capacity: int = 4096) -> None:
         self._capacity = capacity
         self._lock = threading.Lock()
-        self._bodies: OrderedDict[tuple[int, int, int], bytes] = OrderedDict()
+        self._items: OrderedDict[tuple[int, int, int], T] = OrderedDict()
 
-    def get(self, key: tuple[int, int, int]) -> bytes | None:
+    def get(self, key: tuple[int, int, int]) -> T | None:
         with self._lock:
-            body = self._bodies.get(key)
-            if body is not None:
-                self._bodies.move_to_end(key)
-            return body
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            return item
 
-    def put(self, key: tuple[int, int, int], body: bytes) -> None:
+    def put(self, key: tuple[int, int, int], item: T) -> None:
         with self._lock:
-            self._bodies[key] = body
-            self._bodies.move_to_end(key)
-            while len(self._bodies) > self._capacity:
-                self._bodies.popitem(last=False)
+            self._items[key] = item
+            self._items.move_to_end(key)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+
+
+class TileCache(LruCache[bytes]):
+    """Committed tile bodies."""
+
+
+class NodeCache(LruCache[list[list[bytes]]]):
+    """Per tile, the hashes of every Merkle level inside it (tile level, then 1..7 levels above)."""
+
+
+class TileNodeReader:
+    """A :class:`~sealpact.evidence.merkle.HashReader` over the stored tiles of a tree of ``size`` leaves.
+
+    Like :class:`~sealpact.evidence.tiles.TileHashReader` (tlog-tiles: levels between multiples of 8 are
+    recomputed from the tile below), but the recomputed levels of each tile are memoised: a tile's
+    contents never change, so neither do the 255 node hashes inside a full tile. A proof then costs a
+    few dictionary lookups instead of up to 255 SHA-256 per tile.
+    """
+
+    def __init__(self, size: int, tiles: TileReader, memo: NodeCache) -> None:
+        self._size = size
+        self._tiles = tiles
+        self._memo = memo
+
+    def get_nodes(self, addresses: Sequence[NodeAddress]) -> list[bytes]:
+        located: list[tuple[tuple[int, int, int], int, int]] = []
+        for address in addresses:
+            if address.end > self._size:
+                raise MissingNodeError(
+                    f"node {address.level}/{address.index} is not complete at size {self._size}"
+                )
+            tile_level, sub = divmod(address.level, TILE_HEIGHT)
+            first = address.index << sub
+            n = first // TILE_WIDTH
+            key = (tile_level, n, tile_width_for_size(tile_level, n, self._size))
+            located.append((key, sub, (first % TILE_WIDTH) >> sub))
+        levels = {key: self._memo.get(key) for key, _, _ in located}
+        missing = sorted(key for key, value in levels.items() if value is None)
+        if missing:
+            bodies = self._tiles.read_tiles([Tile(*key) for key in missing])
+            for key, body in zip(missing, bodies, strict=True):
+                levels[key] = _levels(split_tile(Tile(*key), body))
+                self._memo.put(key, cast(list[list[bytes]], levels[key]))
+        return [cast(list[list[bytes]], levels[key])[sub][pos] for key, sub, pos in located]
+
+
+def _levels(hashes: list[bytes]) -> list[list[bytes]]:
+    out = [hashes]
+    for _ in range(TILE_HEIGHT - 1):
+        below = out[-1]
+        out.append([node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)])
+    return out
 
 
 def read_stored(session: Session, level: int, index: int, width: int) -> bytes | None:
@@ -71,11 +126,29 @@ def _bundle_prefix(data: bytes, width: int) -> bytes:
 
 
 class DbTileReader:
-    """A :class:`~sealpact.evidence.tiles.TileReader` over ``evidence_tiles`` (through the cache)."""
+    """A :class:`~sealpact.evidence.tiles.TileReader` over ``evidence_tiles`` (through the cache).
 
-    def __init__(self, session: Session, cache: TileCache | None = None) -> None:
-        self._session = session
+    ``session`` is a session, or a callable opening one on the first cache miss (so a proof served from
+    cached tiles never touches the database).
+    """
+
+    def __init__(self, session: Session | Callable[[], Session], cache: TileCache | None = None) -> None:
+        self._session_or_factory = session
+        self._opened: Session | None = session if isinstance(session, Session) else None
         self._cache = cache
+
+    @property
+    def _session(self) -> Session:
+        if self._opened is None:
+            factory = cast(Callable[[], Session], self._session_or_factory)
+            self._opened = factory()
+        return self._opened
+
+    def close(self) -> None:
+        """Close the session this reader opened itself (never a session it was given)."""
+        if self._opened is not None and self._opened is not self._session_or_factory:
+            self._opened.close()
+            self._opened = None
 
     def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]:
         out: list[bytes] = []
