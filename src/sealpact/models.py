@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sealpact.accounts.models
+import sealpact.apiauth.models
 import sealpact.audit.models
 import sealpact.contracts.models
 import sealpact.evidence.models

@@ -19,6 +19,7 @@ from sealpact.db import make_engine, make_session_factory
 from sealpact.storage.keys import KeyProvider
 
 if TYPE_CHECKING:
+    from sealpact.accounts.apikeys import ApiKeys
     from sealpact.accounts.service import Accounts
     from sealpact.contracts.service import Contracts
     from sealpact.contracts.signer import Signing
@@ -90,6 +91,13 @@ class Runtime:
         from sealpact.accounts.service import build_accounts
 
         return build_accounts(self)
+
+    @cached_property
+    def api_keys(self) -> ApiKeys:
+        """Organization API keys and signed-request verification (nonces, rate limits: Redis or DB)."""
+        from sealpact.accounts.apikeys import build_api_keys
+
+        return build_api_keys(self)
 
     @cached_property
     def jobs(self) -> JobQueue:

@@ -64,8 +64,11 @@ def require_org_permission(
     """The caller's membership, if it grants ``permission``; for use by every org-scoped service.
 
     Not a member -> :class:`NotFound`; the org requires TOTP and the caller has none ->
-    :class:`TotpRequired`; the role lacks the permission -> :class:`PermissionDenied`.
+    :class:`TotpRequired`; the role lacks the permission -> :class:`PermissionDenied`. An organization
+    API key only ever reaches its own organization; any other answers :class:`NotFound`.
     """
+    if principal.organization_id is not None and principal.organization_id != organization_id:
+        raise NotFound("Organization not found.")
     membership = session.scalars(
         select(Membership).where(
             Membership.organization_id == organization_id, Membership.user_id == principal.user_id
@@ -115,12 +118,15 @@ class Orgs:
     def list_mine(self, principal: Principal) -> list[OrgView]:
         principal.require_scope(Scope.READ)
         with transaction(self._d.sessions) as session:
-            rows = session.execute(
+            query = (
                 select(Organization, Membership.role)
                 .join(Membership, Membership.organization_id == Organization.id)
                 .where(Membership.user_id == principal.user_id)
                 .order_by(Organization.created_at, Organization.id)
-            ).all()
+            )
+            if principal.organization_id is not None:  # an organization API key sees its own only
+                query = query.where(Organization.id == principal.organization_id)
+            rows = session.execute(query).all()
             return [OrgView.of(org, role) for org, role in rows]
 
     def get(self, principal: Principal, organization_id: str) -> OrgView:

@@ -1,4 +1,9 @@
-"""Who is calling: a user through a browser session or through one of their API tokens."""
+"""Who is calling: a user through a browser session or one of their API tokens, or an organization API key.
+
+An organization API key (see :mod:`sealpact.accounts.apikeys`) resolves to ``via="token"`` with
+``organization_id`` and ``api_key_id`` set: it acts for that organization only, on behalf of the member
+who created it (``user_id``), and is never a platform admin.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ class Principal:
     session_id: str | None = None
     token_id: str | None = None
     scopes: frozenset[Scope] = ALL_SCOPES  # already expanded (see permissions.SCOPE_IMPLIES)
+    organization_id: str | None = None  # set for an organization API key: the only org it may act in
+    api_key_id: str | None = None  # org_api_keys.id of that key
 
     @classmethod
     def for_session(cls, user_id: str, is_platform_admin: bool, session_id: str) -> Principal:
@@ -29,8 +36,23 @@ class Principal:
     ) -> Principal:
         return cls(user_id, is_platform_admin, "token", token_id=token_id, scopes=expand_scopes(scopes))
 
+    @classmethod
+    def for_api_key(
+        cls, user_id: str, organization_id: str, api_key_id: str, scopes: frozenset[Scope]
+    ) -> Principal:
+        return cls(
+            user_id,
+            False,
+            "token",
+            scopes=expand_scopes(scopes),
+            organization_id=organization_id,
+            api_key_id=api_key_id,
+        )
+
     @property
     def actor(self) -> Actor:
+        if self.api_key_id is not None:
+            return Actor("api_key", self.user_id, self.api_key_id)
         if self.token_id is not None:
             return Actor.api_token(self.user_id, self.token_id)
         return Actor.user(self.user_id)

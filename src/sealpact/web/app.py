@@ -10,7 +10,7 @@ from sealpact.db import ensure_migrated
 from sealpact.runtime import Runtime
 from sealpact.web.errors import install_error_handlers
 from sealpact.web.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
-from sealpact.web.routes import accounts, evidence, files, health, identity, pki, tsa
+from sealpact.web.routes import accounts, apikeys, evidence, files, health, identity, pki, tsa
 from sealpact.web.routes import contracts as contract_routes
 from sealpact.web.routes import signing as signing_routes
 
@@ -37,6 +37,7 @@ def create_app(runtime: Runtime | None = None, *, check_migrations: bool = True)
     app.include_router(health.router)
     app.include_router(pki.router)
     app.include_router(accounts.router)
+    app.include_router(apikeys.router)
     app.include_router(files.router)
     app.include_router(tsa.router)
     app.include_router(evidence.router)

@@ -2,7 +2,8 @@
 
 Cookie-authenticated requests that change state must carry the session's CSRF token in the
 ``X-CSRF-Token`` header (or a ``csrf_token`` form field); bearer-token requests need none, because a
-browser never attaches a bearer token on its own.
+browser never attaches a bearer token on its own. Requests signed with an organization API key
+(``X-Sealpact-Key`` and friends, see :mod:`sealpact.apiauth.canonical`) come first and need none either.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from sealpact.accounts.apikeys import SignedRequest
 from sealpact.accounts.auth import SessionGrant
 from sealpact.accounts.errors import SessionInvalid
 from sealpact.accounts.permissions import Scope
 from sealpact.accounts.principal import Principal
+from sealpact.apiauth import canonical
+from sealpact.apiauth.errors import SignatureInvalid
 from sealpact.config import Settings
 from sealpact.runtime import Runtime
 from sealpact.web.deps import get_runtime
@@ -68,13 +72,40 @@ async def _form_csrf_token(request: Request) -> str | None:
     return value if isinstance(value, str) else None
 
 
+async def _signed_request(request: Request) -> SignedRequest | None:
+    """The signing headers and raw body of a request signed with an organization API key, else None.
+
+    The body is read here (already size-limited by the middleware); Starlette keeps it, so the route
+    still reads the same bytes through ``request.body()``/``request.stream()`` afterwards.
+    """
+    if request.headers.get(canonical.HEADER_KEY) is None:
+        return None
+    try:
+        body = await request.body()
+    except RuntimeError as exc:  # a form body parsed before the dependencies ran
+        raise SignatureInvalid("This endpoint's body cannot be signed; send it raw or as JSON.") from exc
+    return SignedRequest(
+        method=request.method,
+        path=request.scope.get("raw_path", request.url.path.encode()).decode("latin-1"),
+        raw_query=request.scope.get("query_string", b"").decode("latin-1"),
+        body=body,
+        key_id=request.headers.get(canonical.HEADER_KEY),
+        timestamp=request.headers.get(canonical.HEADER_TIMESTAMP),
+        nonce=request.headers.get(canonical.HEADER_NONCE),
+        signature=request.headers.get(canonical.HEADER_SIGNATURE),
+    )
+
+
 def get_principal(
     request: Request,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     form_csrf: Annotated[str | None, Depends(_form_csrf_token)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
+    signed: Annotated[SignedRequest | None, Depends(_signed_request)],
 ) -> Principal:
-    """Bearer token first (``Authorization: Bearer spk_...``), else the session cookie (+ CSRF check)."""
+    """A signed request first (``X-Sealpact-Key``), then a bearer token, else the session cookie (+ CSRF)."""
+    if signed is not None:
+        return runtime.api_keys.authenticate(signed)
     if request.headers.get("authorization") is not None:
         if bearer is None or not bearer.credentials.strip():
             raise SessionInvalid("Use 'Authorization: Bearer <API token>'.")
