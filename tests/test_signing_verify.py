@@ -149,3 +149,31 @@ def test_offline_without_a_data_dir(runtime: Runtime, signed: Path, tmp_path: Pa
     result = CliRunner().invoke(cli, ["verify", str(signed), "--trust", str(root)], env=env)
     assert result.exit_code == 0, result.output
     assert not empty.exists()
+
+
+def test_single_byte_flips_never_crash_and_never_pass_outside_the_holes(runtime: Runtime) -> None:
+    import random
+
+    from asn1crypto import x509
+
+    from sealpact.signing.errors import SigningError
+    from sealpact.signing.verify import verify_pdf
+
+    runtime.pki.ensure_hierarchy()
+    creds, _ = credentials(runtime)
+    data = SigningEngine(runtime).sign(make_pdf(2), creds, level=Level.B_LTA).output.read()
+    root = x509.Certificate.load(runtime.pki.certificate_der("root"))
+    holes = [(r[0] + r[1], r[2]) for r, _ in byte_ranges(data)]
+    rng = random.Random(20261122)
+    for _ in range(60):
+        flipped = bytearray(data)
+        position = rng.randrange(len(data))
+        flipped[position] ^= 1 << rng.randrange(8)
+        try:
+            report = verify_pdf(bytes(flipped), trust=[root])
+        except SigningError:
+            continue  # a typed "not a readable PDF" error
+        if report.valid:  # only the unsigned /Contents placeholder padding may change unnoticed
+            assert any(start <= position < end for start, end in holes), position
+        else:
+            assert report.failures()

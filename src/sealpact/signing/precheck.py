@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import IO, Any
 
-from pyhanko.pdf_utils import generic, misc
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from sealpact.signing.errors import DamagedPdf, EncryptedPdf, NotAPdf
@@ -46,7 +46,7 @@ def open_pdf(stream: IO[bytes]) -> PdfFileReader:
         encrypted = reader.encrypted
         root = reader.root
         _ = root["/Pages"]
-    except (misc.PdfError, ValueError, KeyError, IndexError, TypeError) as exc:
+    except Exception as exc:  # hostile input: any parser failure (filters, zlib, DER) is "damaged"
         raise DamagedPdf(f"the PDF structure is damaged: {_short(exc)}") from exc
     if encrypted:
         raise EncryptedPdf("the PDF is encrypted or password-protected; remove the protection first")
@@ -58,7 +58,9 @@ def inspect(stream: IO[bytes]) -> Inspection:
     reader = open_pdf(stream)
     try:
         findings, pages = _scan(reader)
-    except (misc.PdfError, ValueError, KeyError, IndexError, TypeError) as exc:
+    except DamagedPdf:
+        raise
+    except Exception as exc:  # as in open_pdf
         raise DamagedPdf(f"the PDF structure is damaged: {_short(exc)}") from exc
     return Inspection(reader=reader, findings=tuple(findings), page_count=pages)
 

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from asn1crypto import cms, core, x509
-from pyhanko.pdf_utils import misc
 from pyhanko.sign.diff_analysis import ModificationLevel, SuspiciousModification
 from pyhanko.sign.validation import (
     DocumentSecurityStore,
@@ -141,16 +140,20 @@ async def async_verify_pdf(
 
 
 async def _verify(reader: Any, trust: list[x509.Certificate], at: datetime | None, now: datetime) -> Report:
+    # Hostile input reaches parsers (PDF objects, filters, DER) that raise many exception types; any
+    # of them means "this part cannot be verified", never a crash of the verifier.
     try:
         embedded = list(reader.embedded_signatures)
-    except (misc.PdfError, ValueError, KeyError) as exc:
-        return Report(False, (), (f"the signature fields cannot be read: {exc}",))
+    except Exception as exc:
+        return Report(False, (), (f"the signature fields cannot be read: {_describe(exc)}",))
     if not embedded:
         return Report(False, (), ("the document has no signatures",))
     try:
         dss = DocumentSecurityStore.read_dss(reader)
-    except (KeyError, ValueError, misc.PdfError):
+    except KeyError:
         dss = None
+    except Exception as exc:
+        return Report(False, (), (f"the document security store cannot be read: {_describe(exc)}",))
     reports = []
     for sig in embedded:
         try:
@@ -158,8 +161,8 @@ async def _verify(reader: Any, trust: list[x509.Certificate], at: datetime | Non
                 reports.append(await _timestamp_report(sig, trust, dss, at, now))
             else:
                 reports.append(await _signature_report(sig, trust, dss, at, now))
-        except (misc.PdfError, ValueError, KeyError, TypeError) as exc:
-            reports.append(_broken(sig, f"the signature cannot be processed: {exc}"))
+        except Exception as exc:
+            reports.append(_broken(sig, f"the signature cannot be processed: {_describe(exc)}"))
     # B-LTA (EN 319 142-1 section 6.5): a valid document time-stamp after the LT data.
     for index, report in enumerate(reports):
         if report.level == "B-LT" and any(
@@ -186,6 +189,11 @@ def _context(
     if dss is not None:
         return dss.as_validation_context(kwargs)
     return ValidationContext(**kwargs)
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _chain_status(status: Any) -> str:
