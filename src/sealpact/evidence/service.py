@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import Table, bindparam, delete, event, exists, func, insert, select, update
+from sqlalchemy import Table, and_, delete, event, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealpact.audit.models import AuditEvent
@@ -98,6 +98,8 @@ AUDIT_WINDOW = 10_000
 
 _ENTRIES = cast(Table, LogEntry.__table__)
 _STAGED = "sealpact.evidence.staged"
+_ASSIGN_QMARK = "UPDATE evidence_entries SET leaf_index = ? WHERE staged_seq = ?"
+_ASSIGN_FORMAT = "UPDATE evidence_entries SET leaf_index = %s WHERE staged_seq = %s"
 
 
 def _noop() -> None:
@@ -460,12 +462,14 @@ class EvidenceLog:
                 leaves.append(leaf)
             new_size = old_size + len(leaves)
             assignments = [{"seq": row[0], "index": old_size + i} for i, row in enumerate(pending)]
-            checkpoint = self._extend(session, old_size, old_root, leaves, [bytes(r[1]) for r in pending])
-            session.connection().execute(
-                update(_ENTRIES)
-                .where(_ENTRIES.c.staged_seq == bindparam("seq"))
-                .values(leaf_index=bindparam("index")),
-                assignments,
+            checkpoint, written = self._extend(
+                session, old_size, old_root, leaves, [bytes(r[1]) for r in pending]
+            )
+            # Straight to the driver's executemany: this is the hot loop of the sequencer.
+            qmark = session.get_bind().dialect.paramstyle == "qmark"
+            session.connection().exec_driver_sql(
+                _ASSIGN_QMARK if qmark else _ASSIGN_FORMAT,
+                [(a["index"], a["seq"]) for a in assignments],
             )
             note = checkpoint.sign([signer]).format().decode()
             now = self._clock.now()
@@ -481,6 +485,9 @@ class EvidenceLog:
             if covered:
                 state.audit_seq = max(state.audit_seq, covered)
         self._known_size = max(self._known_size, new_size)
+        # Committed now: the bodies just written are immutable, so the next batch reads them from memory.
+        for key, body in written.items():
+            self.tiles.put(key, body)
         with self._integrated:
             self._integrated.notify_all()
         for hook in self._after_checkpoint:
@@ -516,8 +523,8 @@ class EvidenceLog:
 
     def _extend(
         self, session: Session, old_size: int, old_root: bytes, leaves: list[bytes], entries: list[bytes]
-    ) -> Checkpoint:
-        """Store the tiles and entry bundles of the grown tree; return its (unsigned) checkpoint."""
+    ) -> tuple[Checkpoint, dict[tuple[int, int, int], bytes]]:
+        """Store the tiles and entry bundles of the grown tree; return its (unsigned) checkpoint and them."""
         stored = DbTileReader(session, self.tiles)
         old_reader = TileHashReader(old_size, stored)
         frontier = Frontier.from_reader(old_size, old_reader) if old_size else Frontier()
@@ -541,8 +548,9 @@ class EvidenceLog:
             except EvidenceError as exc:
                 raise HistoryRewriteError(f"refusing a checkpoint inconsistent with size {old_size}") from exc
         bundles = self._bundles(session, old_size, entries)
-        self._store(session, {**{(t.level, t.index, t.width): b for t, b in bodies.items()}, **bundles})
-        return Checkpoint(self.origin, new_size, new_root)
+        written = {**{(t.level, t.index, t.width): b for t, b in bodies.items()}, **bundles}
+        self._store(session, written)
+        return Checkpoint(self.origin, new_size, new_root), written
 
     def _bundles(
         self, session: Session, old_size: int, entries: list[bytes]
@@ -552,7 +560,9 @@ class EvidenceLog:
         index, offset = divmod(old_size, TILE_WIDTH)
         current: list[bytes] = []
         if offset:
-            previous = read_stored(session, ENTRIES_LEVEL, index, offset)
+            previous = self.tiles.get((ENTRIES_LEVEL, index, offset)) or read_stored(
+                session, ENTRIES_LEVEL, index, offset
+            )
             if previous is None:
                 raise HistoryRewriteError(f"entry bundle {index} is missing")
             current = decode_entry_bundle(previous, offset)
@@ -566,17 +576,22 @@ class EvidenceLog:
         return out
 
     def _store(self, session: Session, bodies: dict[tuple[int, int, int], bytes]) -> None:
-        session.add_all(
-            StoredTile(level=lv, tile_index=ix, width=w, data=b) for (lv, ix, w), b in bodies.items()
+        tiles = cast(Table, StoredTile.__table__)
+        session.execute(
+            insert(tiles),
+            [{"level": lv, "tile_index": ix, "width": w, "data": b} for (lv, ix, w), b in bodies.items()],
         )
-        session.flush()
         # A wider version of a partial tile replaces the narrower ones (their bytes are its prefix).
-        for level, index, width in bodies:
-            session.execute(
-                delete(StoredTile).where(
-                    StoredTile.level == level, StoredTile.tile_index == index, StoredTile.width < width
+        session.execute(
+            delete(tiles).where(
+                or_(
+                    *(
+                        and_(tiles.c.level == lv, tiles.c.tile_index == ix, tiles.c.width < w)
+                        for lv, ix, w in bodies
+                    )
                 )
             )
+        )
 
     # -- reading ----------------------------------------------------------------------------------
 
