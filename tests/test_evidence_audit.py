@@ -112,3 +112,14 @@ def test_uncovered_event_and_tampered_entries(tmp_path: Path, database_url: str)
         sql(rt, "UPDATE evidence_entries SET entry = :e WHERE leaf_index = 1", e=b'{"kind":"forged"}')
         with pytest.raises(AuditTampered, match="do not match the signed checkpoint"):
             check_audit_trail(rt.evidence)
+
+
+def test_periodic_job_covers_events_of_processes_that_never_append(tmp_path: Path, database_url: str) -> None:
+    from sealpact.jobs.registry import JobContext, load_tasks
+
+    with evidence_runtime(tmp_path / "a", database_url, evidence_sequencer="off") as rt:
+        _events(rt, 3)
+        spec = load_tasks().get("evidence.sequence")
+        assert spec.periodic and spec.every_minutes == 1
+        spec.func(JobContext(rt, "job-1", spec.name, 1, 1, None))
+        assert rt.evidence.size() == 3 and check_audit_trail(rt.evidence, catch_up=False).ok

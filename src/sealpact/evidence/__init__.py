@@ -10,6 +10,16 @@ Modules:
 
 Nothing here does I/O; the service (storage, batching, HTTP) is built on top. The names below are the
 public API; verification functions raise :class:`~sealpact.evidence.errors.EvidenceError` subclasses.
+
+The service, built on this core (imported from their modules, not re-exported here):
+
+- :mod:`~sealpact.evidence.service` — ``runtime.evidence``: :meth:`EvidenceLog.record` (the evidence-record
+  API for contracts/signing: stage in the caller's transaction), batched sequencing, stored tiles, signed
+  checkpoints, proofs, :meth:`EvidenceLog.wait_for_inclusion`;
+- :mod:`~sealpact.evidence.entries` — the canonical hash-only entry format;
+- :mod:`~sealpact.evidence.sequencer` — the in-process batching thread; ``tasks`` — the periodic job;
+- :mod:`~sealpact.evidence.witness` — C2SP tlog-witness, both directions; ``anchors`` — RFC 3161;
+- :mod:`~sealpact.evidence.audit_coverage` — ``sealpact evidence audit``.
 """
 
 from sealpact.evidence.checkpoint import (

@@ -526,7 +526,7 @@ class EvidenceLog:
     ) -> tuple[Checkpoint, dict[tuple[int, int, int], bytes]]:
         """Store the tiles and entry bundles of the grown tree; return its (unsigned) checkpoint and them."""
         stored = DbTileReader(session, self.tiles)
-        old_reader = TileHashReader(old_size, stored)
+        old_reader = TileNodeReader(old_size, stored, self.nodes)  # committed tiles only: safe to memoise
         frontier = Frontier.from_reader(old_size, old_reader) if old_size else Frontier()
         if frontier.root() != old_root:
             raise HistoryRewriteError("the stored tiles do not match the last signed checkpoint")
@@ -686,7 +686,7 @@ class EvidenceLog:
             if index is None or index >= state.size:
                 raise InclusionTimeout("the entry is not integrated yet")
             proof = inclusion_proof(
-                index, state.size, TileHashReader(state.size, DbTileReader(session, self.tiles))
+                index, state.size, TileNodeReader(state.size, DbTileReader(session, self.tiles), self.nodes)
             )
             return Inclusion(
                 entry_id, index, state.size, tuple(proof), state.checkpoint.encode(), bytes(data)

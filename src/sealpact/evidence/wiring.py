@@ -63,4 +63,3 @@ def build_witness(runtime: Runtime) -> WitnessService:
         name=witness_name_for(settings.public_url),
         log_vkeys=settings.evidence_witnessed_logs,
     )
-

@@ -30,6 +30,7 @@ TASK_MODULES: tuple[str, ...] = (
     "sealpact.notify.sms",
     "sealpact.notify.webhooks",
     "sealpact.contracts.tasks",
+    "sealpact.evidence.tasks",
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
