@@ -147,6 +147,39 @@ def test_sequential_signing_to_completion(runtime: Runtime, keys: TestKeys) -> N
     kinds = [e["kind"] for e in client.get(f"/api/v1/contracts/{cid}/events").json()]
     assert kinds.count("party_signed") == 2 and "completed" in kinds
 
+    # Every party gets a fresh link to download the signed contract and the certificate of completion.
+    from tests.test_contracts_support import emails_to
+
+    party_client = TestClient(client.app)
+    grant = party_client.post(
+        "/api/v1/signing/open", json={"token": last_link(runtime, "13800000001")}
+    ).json()
+    party_client.headers["X-Signing-Session"] = grant["session_token"]
+    code = emails_to(runtime, "s1@example.cn")[-1].split("验证码为")[1][:6]
+    assert party_client.post("/api/v1/signing/authenticate", json={"code": code}).status_code == 204
+    doc_id = state["documents"][0]["id"]
+    signed = party_client.get(f"/api/v1/signing/documents/{doc_id}/content")
+    assert signed.status_code == 200 and signed.content == _download(client, state)
+    certificate = party_client.get("/api/v1/signing/certificate")
+    assert certificate.status_code == 200 and certificate.content.startswith(b"%PDF-")
+    reader = PdfFileReader(io.BytesIO(certificate.content))
+    assert len(reader.embedded_timestamp_signatures) == 1  # time-stamped by the platform's TSA
+    assert client.get(f"/api/v1/contracts/{cid}/certificate").content == certificate.content  # made once
+    from sqlalchemy import select
+
+    from sealpact.contracts.certificate import certificate_lines
+    from sealpact.contracts.models import Contract
+
+    with runtime.sessions() as session:
+        contract_row = session.get(Contract, cid)
+        assert contract_row is not None
+        text = "\n".join(line for line, _ in certificate_lines(session, contract_row))
+        serials = list(session.scalars(select(Party.certificate_serial).where(Party.contract_id == cid)))
+    assert uploaded_sha in text and state["documents"][0]["sha256"] in text
+    assert "138****0001" in text and "13800000001" not in text  # masked contacts only
+    assert all(serial and serial in text for serial in serials)
+    assert "intent confirmed" in text and "signed 签署" in text and "testclient" in text
+
 
 def test_a_crash_before_storing_leaves_everything_retryable(
     runtime: Runtime, keys: TestKeys, monkeypatch: pytest.MonkeyPatch

@@ -301,9 +301,8 @@ def advance(
         for party in parties:
             if party.role == PartyRole.CC:
                 party.status = next_party_status(PartyRole.CC, PartyStatus(party.status), PartyEvent.COPY)
-        revoke_access(session, [p.id for p in parties], now)
-        for party in parties:
-            notices.send_completed(runtime, session, contract, party)
+        for party in parties:  # a fresh link each, to download the contract and its certificate
+            issue_link(runtime, session, contract, party, kind="completed")
         event(runtime, session, contract, "completed", ctx, actor=actor)
         return Advance([], True)
     if contract.status != ContractStatus.DRAFT:

@@ -49,9 +49,9 @@ class Contract(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    finished_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime()
-    )  # completed/declined/cancelled/expired
+    # When it became completed / declined / cancelled / expired.
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    certificate_blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id", ondelete="RESTRICT"))
 
 
 class ContractDocument(Base):

@@ -43,10 +43,10 @@ _TEXT = {
         ),
     },
     "completed": {
-        "zh": ("已完成：{title}", "《{title}》已由各方签署完成。登录或使用签署链接下载合同及完成证书。"),
+        "zh": ("已完成：{title}", "《{title}》已由各方签署完成。请通过此链接下载合同及完成证书：\n{link}"),
         "en": (
             "Completed: {title}",
-            '"{title}" has been signed by every party. Download it and its certificate.',
+            '"{title}" has been signed by every party. Download it and its certificate:\n{link}',
         ),
     },
     "closed": {
@@ -125,21 +125,6 @@ def send_code(
         )
     else:
         runtime.mailer.queue_email(session, to, subject, text, tag=f"contract-{purpose}-code")
-
-
-def send_completed(runtime: Runtime, session: Session, contract: Contract, party: Party) -> None:
-    lang = _lang(party)
-    subject, body = _TEXT["completed"][lang]
-    values = {"title": contract.title}
-    _deliver(
-        runtime,
-        session,
-        party,
-        subject.format(**values),
-        body.format(**values),
-        purpose="contract_completed",
-        params=[contract.title[:20]],
-    )
 
 
 def send_closed(runtime: Runtime, session: Session, contract: Contract, party: Party, reason: str) -> None:

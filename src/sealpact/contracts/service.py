@@ -306,6 +306,16 @@ class Contracts:
             blob = doc.original_blob_id if original else doc.blob_id
             return document_view(doc), self._rt.blobs.open(blob, session=session)
 
+    def open_certificate(self, principal: Principal, contract_id: str) -> BlobReader:
+        """The certificate of completion (made on first request) of a completed contract."""
+        from sealpact.contracts import certificate
+
+        principal.require_scope(Scope.READ)
+        with transaction(self._rt.sessions) as session:
+            core.load_contract(session, principal, contract_id, write=False)
+        blob_id = certificate.ensure(self._rt, contract_id)
+        return self._rt.blobs.open(blob_id)
+
     # -- parties and fields ------------------------------------------------------------------------
 
     def set_parties(

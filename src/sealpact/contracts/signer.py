@@ -30,7 +30,14 @@ from sealpact.contracts.errors import (
     SignerNotAuthenticated,
     WrongSigner,
 )
-from sealpact.contracts.models import Contract, OneTimeCode, Party, SignerSession, SigningLink
+from sealpact.contracts.models import (
+    Contract,
+    ContractDocument,
+    OneTimeCode,
+    Party,
+    SignerSession,
+    SigningLink,
+)
 from sealpact.contracts.signature import KeySource, SignatureStep, SignOutcome, already_signed
 from sealpact.contracts.state import (
     OPEN,
@@ -54,6 +61,7 @@ from sealpact.contracts.tokens import (
 )
 from sealpact.contracts.views import DocumentView, FieldView, document_view, field_view
 from sealpact.db import new_id, transaction
+from sealpact.storage.service import BlobReader
 
 if TYPE_CHECKING:
     from sealpact.runtime import Runtime
@@ -112,7 +120,8 @@ class Signing:
                 )
             party = session.get(Party, link.party_id)
             contract = session.get(Contract, link.contract_id)
-            if party is None or contract is None or ContractStatus(contract.status) not in OPEN:
+            readable = OPEN | {ContractStatus.COMPLETED}  # completed: to download the result
+            if party is None or contract is None or ContractStatus(contract.status) not in readable:
                 raise LinkInvalid(
                     "This signing link is invalid, used or expired; ask the sender to resend it."
                 )
@@ -194,6 +203,25 @@ class Signing:
                 [document_view(d) for d in docs],
                 [field_view(f) for f in mine],
             )
+
+    def open_document(self, session_token: str, document_id: str) -> tuple[DocumentView, BlobReader]:
+        """The current revision of a document of the party's contract (to read before and after signing)."""
+        with transaction(self._rt.sessions) as session:
+            _signer, _party, contract = self._session(session, session_token)
+            doc = session.get(ContractDocument, document_id)
+            if doc is None or doc.contract_id != contract.id:
+                raise LinkInvalid(
+                    "No such document in this contract.", code="document_not_found", http_status=404
+                )
+            return document_view(doc), self._rt.blobs.open(doc.blob_id, session=session)
+
+    def open_certificate(self, session_token: str) -> BlobReader:
+        from sealpact.contracts import certificate
+
+        with transaction(self._rt.sessions) as session:
+            _signer, _party, contract = self._session(session, session_token)
+            contract_id = contract.id
+        return self._rt.blobs.open(certificate.ensure(self._rt, contract_id))
 
     # -- intent ------------------------------------------------------------------------------------
 

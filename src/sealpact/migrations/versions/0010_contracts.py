@@ -103,6 +103,13 @@ def upgrade() -> None:
         sa.Column("sent_at", sealpact.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("expires_at", sealpact.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sealpact.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("certificate_blob_id", sa.String(length=36), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["certificate_blob_id"],
+            ["blobs.id"],
+            name=op.f("fk_contracts_certificate_blob_id_blobs"),
+            ondelete="RESTRICT",
+        ),
         sa.ForeignKeyConstraint(
             ["organization_id"],
             ["organizations.id"],

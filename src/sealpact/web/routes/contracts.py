@@ -174,6 +174,30 @@ def download_document(
     )
 
 
+@router.get(
+    "/{contract_id}/certificate",
+    summary="The certificate of completion (PDF, time-stamped by the platform) of a completed contract",
+    response_class=StreamingResponse,
+)
+def download_certificate(
+    contract_id: str, principal: ReadPrincipal, runtime: RuntimeDep
+) -> StreamingResponse:
+    reader = runtime.contracts.open_certificate(principal, contract_id)
+
+    def body() -> Iterator[bytes]:
+        with reader:
+            yield from reader.chunks()
+
+    return StreamingResponse(
+        body(),
+        media_type="application/pdf",
+        headers={
+            "content-disposition": "attachment; filename=certificate-of-completion.pdf",
+            "cache-control": "private, no-store",
+        },
+    )
+
+
 @uploads.post(
     "/{contract_id}",
     status_code=status.HTTP_201_CREATED,

@@ -7,10 +7,13 @@ An account-login party's link is opened with their login (cookie or bearer) pres
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Request, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from sealpact.accounts.errors import SessionInvalid
@@ -18,6 +21,7 @@ from sealpact.accounts.principal import Principal
 from sealpact.context import RequestContext
 from sealpact.errors import InvalidInput
 from sealpact.runtime import Runtime
+from sealpact.storage.service import BlobReader
 from sealpact.web.auth import CSRF_HEADER, session_token_of
 from sealpact.web.deps import get_context, get_runtime
 
@@ -80,6 +84,40 @@ def authenticate(body: CodeIn, token: SessionToken, runtime: RuntimeDep, ctx: Co
 @router.get("/contract", summary="The contract as this party sees it (records party.viewed)")
 def view(token: SessionToken, runtime: RuntimeDep, ctx: ContextDep) -> dict[str, Any]:
     return asdict(runtime.signing_flow.view(token, ctx))
+
+
+def _pdf(reader: BlobReader, filename: str) -> StreamingResponse:
+    def body() -> Iterator[bytes]:
+        with reader:
+            yield from reader.chunks()
+
+    return StreamingResponse(
+        body(),
+        media_type="application/pdf",
+        headers={
+            "content-disposition": f"attachment; filename*=UTF-8''{quote(filename)}",
+            "cache-control": "private, no-store",
+        },
+    )
+
+
+@router.get(
+    "/documents/{document_id}/content",
+    summary="Download a document of this contract (current revision)",
+    response_class=StreamingResponse,
+)
+def document(document_id: str, token: SessionToken, runtime: RuntimeDep) -> StreamingResponse:
+    info, reader = runtime.signing_flow.open_document(token, document_id)
+    return _pdf(reader, info.filename)
+
+
+@router.get(
+    "/certificate",
+    summary="The certificate of completion (completed contracts)",
+    response_class=StreamingResponse,
+)
+def certificate(token: SessionToken, runtime: RuntimeDep) -> StreamingResponse:
+    return _pdf(runtime.signing_flow.open_certificate(token), "certificate-of-completion.pdf")
 
 
 @router.post("/intent/code", summary="Send the intent-confirmation code (checks turn and verification level)")
