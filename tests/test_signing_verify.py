@@ -177,3 +177,30 @@ def test_single_byte_flips_never_crash_and_never_pass_outside_the_holes(runtime:
             assert any(start <= position < end for start, end in holes), position
         else:
             assert report.failures()
+
+
+def test_revoked_after_signing_stays_valid(runtime: Runtime) -> None:
+    """A certificate revoked after the signature's time-stamp does not invalidate it (EN 319 102-1)."""
+    import time
+
+    from asn1crypto import x509
+
+    from sealpact.signing.verify import verify_pdf
+
+    runtime.pki.ensure_hierarchy()
+    engine = SigningEngine(runtime)
+    doc = engine.prepare_fields(make_pdf(1), [FieldSpec("A"), FieldSpec("B")]).read()
+    first, serial = credentials(runtime, "甲", 0)
+    doc = engine.sign(doc, first, level=Level.B_T, field="A").output.read()
+    time.sleep(1.1)  # CRL revocation times have one-second resolution; keep them after the time-stamp
+    runtime.pki.revoke(serial, "key_compromise")
+    second, _ = credentials(runtime, "乙", 1)
+    doc = engine.sign(doc, second, level=Level.B_LTA, field="B").output.read()  # its DSS lists A's revocation
+    root = x509.Certificate.load(runtime.pki.certificate_der("root"))
+    report = verify_pdf(doc, trust=[root])
+    assert report.valid, report.failures()
+    assert [s.level for s in report.signatures if s.kind == "signature"] == ["B-LTA", "B-LTA"]
+    # Judged at a time after the revocation instead, the first signature fails and says why.
+    late = verify_pdf(doc, trust=[root], at=runtime.clock.now())
+    assert not late.valid
+    assert any(p.startswith("A: the certificate was revoked") for p in late.failures()), late.failures()

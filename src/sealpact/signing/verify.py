@@ -30,6 +30,7 @@ from pyhanko.sign.validation import (
     async_validate_pdf_signature,
     async_validate_pdf_timestamp,
 )
+from pyhanko.sign.validation.errors import NoDSSFoundError
 from pyhanko_certvalidator import ValidationContext
 
 from sealpact.clock import Clock, SystemClock
@@ -150,7 +151,7 @@ async def _verify(reader: Any, trust: list[x509.Certificate], at: datetime | Non
         return Report(False, (), ("the document has no signatures",))
     try:
         dss = DocumentSecurityStore.read_dss(reader)
-    except KeyError:
+    except NoDSSFoundError:
         dss = None
     except Exception as exc:
         return Report(False, (), (f"the document security store cannot be read: {_describe(exc)}",))
@@ -185,6 +186,10 @@ def _context(
         "allow_fetching": False,
         "moment": moment,
         "revocation_mode": "hard-fail" if hard else "soft-fail",
+        # Revocation data produced after the validation time (a CRL added by a later signer's B-LT
+        # update, days after this signature's time-stamp) still says whether the certificate was
+        # revoked at that time (EN 319 102-1 section 5.2.5: revocation data after the time of interest).
+        "retroactive_revinfo": True,
     }
     if dss is not None:
         return dss.as_validation_context(kwargs)
@@ -327,7 +332,7 @@ async def _signature_report(
         strict_ts = strict.timestamp_validity
         ltv = bool(strict.trusted and (strict_ts is None or strict_ts.trusted))
         if strict.trusted:
-            revocation = "good (revocation data embedded in the document)"
+            revocation = "not revoked at the signing time (revocation data embedded in the document)"
 
     level = None
     if intact:
