@@ -193,3 +193,34 @@ def test_templates_make_contracts_by_filling_roles(runtime: Runtime) -> None:
     other, _, _ = user_client(runtime, "other@example.cn")
     assert other.get(f"/api/v1/contract-templates/{tid}").status_code == 404
     assert other.post(f"/api/v1/contract-templates/{tid}/contracts", json=fill).status_code == 404
+
+
+def test_only_members_act_for_an_enterprise_party(runtime: Runtime) -> None:
+    client, _ = sender(runtime)
+    owner, _, _ = user_client(runtime, "boss@example.cn")
+    org = owner.post("/api/v1/orgs", json={"name": "甲方有限公司"}).json()
+    user_client(runtime, "clerk@example.cn")
+    enterprise = party(
+        "王经理",
+        A,
+        email="clerk@example.cn",
+        auth_method="email_code",
+        role="approver",
+        kind="enterprise",
+        organization_id=org["id"],
+        organization_name="甲方有限公司",
+    )
+    cid = draft(client, [enterprise])["id"]
+    client.post(f"/api/v1/contracts/{cid}/send")
+    signer = TestClient(client.app)
+    grant = signer.post("/api/v1/signing/open", json={"token": last_link(runtime, A)}).json()
+    signer.headers["X-Signing-Session"] = grant["session_token"]
+    code = emails_to(runtime, "clerk@example.cn")[-1].split("验证码为")[1][:6]
+    assert signer.post("/api/v1/signing/authenticate", json={"code": code}).status_code == 204
+    refused = signer.post("/api/v1/signing/intent/code")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "wrong_signer"
+    added = owner.post(
+        f"/api/v1/orgs/{org['id']}/members", json={"identifier": "clerk@example.cn", "role": "member"}
+    )
+    assert added.status_code == 201, added.text
+    assert signer.post("/api/v1/signing/intent/code").status_code == 200

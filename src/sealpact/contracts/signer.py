@@ -399,6 +399,13 @@ class Signing:
         """The real-name gate: (level, method) seen, or LevelTooLow."""
         from sealpact.identity.errors import LevelTooLow
 
+        if party.kind == "enterprise" and party.organization_id is not None:
+            # The person signing for an enterprise must be one of its members.
+            member = signer.user_id is not None and session_has_member(
+                self._rt, party.organization_id, signer.user_id
+            )
+            if not member:
+                raise WrongSigner("Only a member of the signing organization can act for it.")
         if party.min_level <= 0:
             return (0, party.auth_method)
         if signer.user_id is None:
@@ -504,6 +511,18 @@ class Signing:
             return None
         users = list(session.scalars(select(User).where(or_(*conditions))))
         return users[0] if len(users) == 1 else None
+
+
+def session_has_member(runtime: Runtime, organization_id: str, user_id: str) -> bool:
+    from sealpact.accounts.models import Membership
+
+    with runtime.sessions() as session:
+        found = session.scalars(
+            select(Membership.id).where(
+                Membership.organization_id == organization_id, Membership.user_id == user_id
+            )
+        ).first()
+    return found is not None
 
 
 def _matches(user: User, party: Party) -> bool:
