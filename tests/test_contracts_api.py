@@ -434,3 +434,28 @@ def test_download_document_and_openapi(runtime: Runtime) -> None:
         "/api/v1/contract-templates",
     ):
         assert path in schema["paths"]
+
+
+def test_signers_see_pages_as_watermarked_images(runtime: Runtime) -> None:
+    import io
+
+    from PIL import Image
+
+    client, _ = sender(runtime)
+    contract = draft(client, [party("张三丰", A)])
+    client.post(f"/api/v1/contracts/{contract['id']}/send")
+    signer, _ = open_as_signer(runtime, A)
+    doc_id = contract["documents"][0]["id"]
+    response = signer.get(f"/api/v1/signing/documents/{doc_id}/pages/1", params={"scale": 1})
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    image = Image.open(io.BytesIO(response.content)).convert("RGB")
+    assert image.size == (595, 842)
+    # The watermark greys pixels all over the page, including where the page itself is blank.
+    corner = image.crop((0, 0, 595, 80)).getcolors(maxcolors=100_000) or []
+    assert sum(count for count, colour in corner if colour != (255, 255, 255)) > 500
+    assert signer.get(f"/api/v1/signing/documents/{doc_id}/pages/3").status_code == 404
+    assert signer.get(f"/api/v1/signing/documents/{doc_id}/pages/1", params={"scale": 9}).status_code == 422
+    other = TestClient(client.app)
+    assert other.get(f"/api/v1/signing/documents/{doc_id}/pages/1").status_code == 422  # no session header
+    other.headers["X-Signing-Session"] = "sps_forged"
+    assert other.get(f"/api/v1/signing/documents/{doc_id}/pages/1").status_code == 401

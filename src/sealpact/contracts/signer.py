@@ -215,6 +215,23 @@ class Signing:
                 )
             return document_view(doc), self._rt.blobs.open(doc.blob_id, session=session)
 
+    def render_page(self, session_token: str, document_id: str, page: int, *, scale: float = 1.5) -> bytes:
+        """A page as a PNG, watermarked with this party's masked identity (see :mod:`.pages`)."""
+        from sealpact.contracts import pages
+        from sealpact.identity.masking import mask_name
+
+        with transaction(self._rt.sessions) as session:
+            _signer, party, contract = self._session(session, session_token)
+            doc = session.get(ContractDocument, document_id)
+            if doc is None or doc.contract_id != contract.id:
+                raise LinkInvalid(
+                    "No such document in this contract.", code="document_not_found", http_status=404
+                )
+            pdf = self._rt.blobs.read_bytes(doc.blob_id, limit=256 << 20, session=session)
+            contact = ", ".join(core.masked_contact(party).values())
+            mark = pages.watermark_text(mask_name(party.name), contact, contract.id, self._rt.clock.now())
+        return pages.render_page(pdf, page, scale=scale, watermark=mark)
+
     def open_certificate(self, session_token: str) -> BlobReader:
         from sealpact.contracts import certificate
 

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Header, Request, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -109,6 +109,23 @@ def _pdf(reader: BlobReader, filename: str) -> StreamingResponse:
 def document(document_id: str, token: SessionToken, runtime: RuntimeDep) -> StreamingResponse:
     info, reader = runtime.signing_flow.open_document(token, document_id)
     return _pdf(reader, info.filename)
+
+
+@router.get(
+    "/documents/{document_id}/pages/{page}",
+    summary="A page rendered to PNG, watermarked with your masked identity",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def page_image(
+    document_id: str,
+    page: int,
+    token: SessionToken,
+    runtime: RuntimeDep,
+    scale: Annotated[float, Query(ge=0.5, le=3.0)] = 1.5,
+) -> Response:
+    png = runtime.signing_flow.render_page(token, document_id, page, scale=scale)
+    return Response(png, media_type="image/png", headers={"cache-control": "private, no-store"})
 
 
 @router.get(
