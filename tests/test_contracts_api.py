@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from sealpact.clock import FrozenClock
 from sealpact.runtime import Runtime
-from tests.test_accounts_support import user_client
+from tests.test_accounts_support import START, setup_accounts, user_client
 from tests.test_contracts_support import (
     SIGN_RECT,
     draft,
@@ -122,9 +123,12 @@ def test_parallel_and_mixed_routing(runtime: Runtime) -> None:
 
 
 def test_links_are_single_use_party_bound_and_never_shown_to_the_sender(runtime: Runtime) -> None:
+    clock = FrozenClock(START)
+    setup_accounts(runtime, clock=clock)
     client, _ = sender(runtime)
     cid = draft(client, [party("甲", A), party("乙", B, order=2)])["id"]
     responses = [client.post(f"/api/v1/contracts/{cid}/send")]
+    clock.advance(minutes=10)
     responses.append(client.post(f"/api/v1/contracts/{cid}/remind", json={}))
     responses.append(client.get(f"/api/v1/contracts/{cid}"))
     responses.append(client.get(f"/api/v1/contracts/{cid}/events"))
@@ -150,11 +154,17 @@ def test_links_are_single_use_party_bound_and_never_shown_to_the_sender(runtime:
         assert wrong.json()["error"]["code"] == "code_invalid"
 
 
-def test_remind_revokes_the_previous_link(runtime: Runtime) -> None:
+def test_remind_revokes_the_previous_link_and_is_throttled(runtime: Runtime) -> None:
+    clock = FrozenClock(START)
+    setup_accounts(runtime, clock=clock)
     client, _ = sender(runtime)
     cid = draft(client, [party("甲", A)])["id"]
     client.post(f"/api/v1/contracts/{cid}/send")
     old = last_link(runtime, A)
+    too_soon = client.post(f"/api/v1/contracts/{cid}/remind", json={})
+    assert too_soon.status_code == 429 and too_soon.json()["error"]["code"] == "remind_too_soon"
+    assert last_link(runtime, A) == old
+    clock.advance(minutes=10)
     assert client.post(f"/api/v1/contracts/{cid}/remind", json={}).json() == {"reminded": 1}
     new = last_link(runtime, A)
     assert new != old

@@ -56,6 +56,7 @@ from sealpact.contracts.state import (
 )
 from sealpact.contracts.views import ContractView, DocumentView, Page, contract_view, document_view, summary
 from sealpact.db import new_id, transaction
+from sealpact.errors import RateLimited
 from sealpact.notify.sms import normalise_mobile
 from sealpact.storage.errors import BlobTooLarge
 from sealpact.storage.service import BlobReader
@@ -65,6 +66,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 100
+REMIND_INTERVAL = timedelta(minutes=10)  # between two notices to one party (sender's reminders)
+MAX_REMINDERS = 20
 
 
 def _clean_email(value: str | None) -> str | None:
@@ -554,6 +557,18 @@ class Contracts:
                 targets = [p for p in targets if p.id == party_id]
                 if not targets:
                     raise InvalidTransition("That party is not waiting to act.")
+            now = self._rt.clock.now()
+            for party in targets:
+                # Every reminder is a paid SMS and a fresh link: at most one per party per interval.
+                last = party.last_notified_at
+                if last is not None and now - last < REMIND_INTERVAL:
+                    raise RateLimited(
+                        f"This party was notified less than {int(REMIND_INTERVAL.total_seconds() // 60)} "
+                        "minutes ago; try again later.",
+                        code="remind_too_soon",
+                    )
+                if party.reminders_sent >= MAX_REMINDERS:
+                    raise RateLimited("This party has been reminded too often.", code="remind_limit")
             for party in targets:
                 self.remind_party(session, contract, party, ctx, principal.actor)
             return len(targets)
