@@ -204,3 +204,43 @@ def test_revoked_after_signing_stays_valid(runtime: Runtime) -> None:
     late = verify_pdf(doc, trust=[root], at=runtime.clock.now())
     assert not late.valid
     assert any(p.startswith("A: the certificate was revoked") for p in late.failures()), late.failures()
+
+
+def _set_text(data: bytes, name: str, value: str) -> bytes:
+    writer = IncrementalPdfFileWriter(io.BytesIO(data))
+    for ref in writer.root["/AcroForm"]["/Fields"]:
+        field = ref.get_object()
+        if field.get("/T") == name:
+            field[pdf_name("/V")] = generic.TextStringObject(value)
+            writer.mark_update(ref)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_field_locks_catch_a_changed_date(runtime: Runtime) -> None:
+    from asn1crypto import x509
+
+    from sealpact.signing.verify import verify_pdf
+
+    runtime.pki.ensure_hierarchy()
+    engine = SigningEngine(runtime)
+    specs = [
+        FieldSpec(
+            f"Party{i}",
+            Placement(0, (40 + 200 * i, 90, 200 + 200 * i, 170)),
+            Placement(0, (40 + 200 * i, 70, 200 + 200 * i, 86)),
+        )
+        for i in range(2)
+    ]
+    doc = engine.prepare_fields(make_pdf(1), specs).read()
+    doc = engine.sign(doc, credentials(runtime)[0], level=Level.B_T, field="Party0").output.read()
+    root = x509.Certificate.load(runtime.pki.certificate_der("root"))
+    # Filling the next party's (unlocked) field is form filling, which the certification allows...
+    allowed = verify_pdf(_set_text(doc, "Party1_date", "2026-11-23"), trust=[root])
+    assert allowed.valid, allowed.failures()
+    assert allowed.signatures[0].modification_level == "form filling and signing"
+    # ...changing the date Party0's own signature locked is not, and the report names the field.
+    forged = verify_pdf(_set_text(doc, "Party0_date", "2020-01-01"), trust=[root])
+    assert not forged.valid
+    assert any("Party0_date is locked" in problem for problem in forged.failures()), forged.failures()
