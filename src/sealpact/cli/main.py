@@ -9,6 +9,7 @@ import click
 
 from sealpact import __version__
 from sealpact.cli import ca as ca_cli
+from sealpact.cli import contracts as contracts_cli
 from sealpact.cli import core
 from sealpact.cli import evidence as evidence_cli
 from sealpact.cli import identity as identity_cli
@@ -54,6 +55,7 @@ cli.add_command(storage_cli.storage_group)
 cli.add_command(evidence_cli.evidence_group)
 cli.add_command(signing_cli.signing_group)
 cli.add_command(verify_cli.verify_cmd)
+cli.add_command(contracts_cli.demo_cmd)
 
 
 def main() -> None:

@@ -52,6 +52,7 @@ def render_page(pdf: bytes, page: int, *, scale: float, watermark: str) -> bytes
     with _PDFIUM:
         try:
             document = pypdfium2.PdfDocument(pdf)
+            document.init_forms()  # draw the signature and seal widgets already applied
         except pypdfium2.PdfiumError:
             raise RenderFailed("The document cannot be rendered.") from None
         try:
