@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -149,8 +150,8 @@ def test_personal_token_needs_admin_scope_and_a_key_cannot_mint_keys(runtime: Ru
 # -- signed requests ----------------------------------------------------------------------------------
 
 
-def _get(client: TestClient, key: Key, path: str, ts: int, **kw: object) -> object:
-    return client.get(path, headers=signed_headers(key, "GET", path, timestamp=ts, **kw))  # type: ignore[arg-type]
+def _get(client: TestClient, key: Key, path: str, ts: int) -> httpx.Response:
+    return client.get(path, headers=signed_headers(key, "GET", path, timestamp=ts))
 
 
 def test_signed_request_acts_for_its_organization_only(runtime: Runtime) -> None:
@@ -226,9 +227,9 @@ def test_old_timestamps_are_refused_even_when_re_signed(runtime: Runtime) -> Non
     now = int(clock.now().timestamp())
     for ts in (now - canonical.WINDOW_SECONDS - 1, now + canonical.WINDOW_SECONDS + 1):
         response = _get(client, key, "/api/v1/orgs", ts)
-        assert response.status_code == 401 and error_code(response) == "timestamp_out_of_window"  # type: ignore[attr-defined]
+        assert response.status_code == 401 and error_code(response) == "timestamp_out_of_window"
     for ts in (now - canonical.WINDOW_SECONDS, now + canonical.WINDOW_SECONDS):
-        assert _get(client, key, "/api/v1/orgs", ts).status_code == 200  # type: ignore[attr-defined]
+        assert _get(client, key, "/api/v1/orgs", ts).status_code == 200
 
     # A captured request is refused after the window by its timestamp, inside it by its nonce.
     captured = signed_headers(key, "GET", "/api/v1/orgs", timestamp=now, nonce="captured-nonce-0001")
@@ -287,7 +288,7 @@ def test_scopes_rate_limit_revocation_expiry_and_membership(runtime: Runtime) ->
     reader = create_key(org.owner, org.org_id, scopes=["read"], rate_limit_per_minute=2)
     body = json.dumps({"title": "x", "organization_id": org.org_id}).encode()
 
-    def post(key: Key) -> object:
+    def post(key: Key) -> httpx.Response:
         ts = int(clock.now().timestamp())
         headers = signed_headers(key, "POST", "/api/v1/contracts", body=body, timestamp=ts)
         return client.post(
@@ -295,44 +296,51 @@ def test_scopes_rate_limit_revocation_expiry_and_membership(runtime: Runtime) ->
         )
 
     denied = post(reader)
-    assert denied.status_code == 403 and error_code(denied) == "insufficient_scope"  # type: ignore[attr-defined]
+    assert denied.status_code == 403 and error_code(denied) == "insufficient_scope"
 
     # Rate limit: 2 per fixed minute, then 429 with Retry-After until the next window.
     clock.advance(seconds=60 - clock.now().second)  # the start of a minute
     ts = int(clock.now().timestamp())
-    assert _get(client, reader, "/api/v1/orgs", ts).status_code == 200  # type: ignore[attr-defined]
-    assert _get(client, reader, "/api/v1/orgs", ts).status_code == 200  # type: ignore[attr-defined]
+    assert _get(client, reader, "/api/v1/orgs", ts).status_code == 200
+    assert _get(client, reader, "/api/v1/orgs", ts).status_code == 200
     clock.advance(seconds=20)
     limited = _get(client, reader, "/api/v1/orgs", int(clock.now().timestamp()))
-    assert limited.status_code == 429 and error_code(limited) == "rate_limited"  # type: ignore[attr-defined]
-    assert limited.headers["retry-after"] == "40"  # type: ignore[attr-defined]
+    assert limited.status_code == 429 and error_code(limited) == "rate_limited"
+    assert limited.headers["retry-after"] == "40"
     clock.advance(seconds=40)
-    assert _get(client, reader, "/api/v1/orgs", int(clock.now().timestamp())).status_code == 200  # type: ignore[attr-defined]
+    assert _get(client, reader, "/api/v1/orgs", int(clock.now().timestamp())).status_code == 200
 
     # Revocation.
     writer = create_key(org.owner, org.org_id)
-    assert post(writer).status_code == 201  # type: ignore[attr-defined]
+    assert post(writer).status_code == 201
     assert org.owner.delete(f"/api/v1/orgs/{org.org_id}/api-keys/{writer.id}").status_code == 200
-    assert post(writer).status_code == 401  # type: ignore[attr-defined]
+    assert post(writer).status_code == 401
 
-    # A key made by an admin stops when that admin leaves the organization.
+    # A key made by an admin outlives the admin's membership; removing the key's own membership stops it.
     admin, admin_id, _ = user_client(runtime, "admin@example.cn")
     added = org.owner.post(
         f"/api/v1/orgs/{org.org_id}/members", json={"identifier": "admin@example.cn", "role": "admin"}
     )
     assert added.status_code == 201
     admins = create_key(admin, org.org_id, scopes=["read"])
-    assert _get(client, admins, "/api/v1/orgs", int(clock.now().timestamp())).status_code == 200  # type: ignore[attr-defined]
+    assert _get(client, admins, "/api/v1/orgs", int(clock.now().timestamp())).status_code == 200
     assert org.owner.delete(f"/api/v1/orgs/{org.org_id}/members/{admin_id}").status_code in (200, 204)
+    assert _get(client, admins, "/api/v1/orgs", int(clock.now().timestamp())).status_code == 200
+    members = org.owner.get(f"/api/v1/orgs/{org.org_id}/members").json()
+    service = [m for m in members if m["email"] is None and m["mobile"] is None]
+    assert [m["role"] for m in service] == ["member"] * len(service) and len(service) == 2  # reader, admins
+    keys = {k["key_id"]: k for k in org.owner.get(f"/api/v1/orgs/{org.org_id}/api-keys").json()}
+    service_user = keys[admins.key_id]["service_user_id"]
+    assert org.owner.delete(f"/api/v1/orgs/{org.org_id}/members/{service_user}").status_code in (200, 204)
     gone = _get(client, admins, "/api/v1/orgs", int(clock.now().timestamp()))
-    assert gone.status_code == 401  # type: ignore[attr-defined]
+    assert gone.status_code == 401 and error_code(gone) == "signature_invalid"
 
     # Expiry.
     expiring = create_key(org.owner, org.org_id, scopes=["read"], expires_in_days=1)
-    assert _get(client, expiring, "/api/v1/orgs", int(clock.now().timestamp())).status_code == 200  # type: ignore[attr-defined]
+    assert _get(client, expiring, "/api/v1/orgs", int(clock.now().timestamp())).status_code == 200
     clock.advance(days=1)
     expired = _get(client, expiring, "/api/v1/orgs", int(clock.now().timestamp()))
-    assert expired.status_code == 401 and error_code(expired) == "signature_invalid"  # type: ignore[attr-defined]
+    assert expired.status_code == 401 and error_code(expired) == "signature_invalid"
 
 
 @pytest.mark.parametrize(
@@ -351,3 +359,28 @@ def test_malformed_signing_headers(runtime: Runtime, headers: dict[str, str]) ->
     response = make_client(runtime).get("/api/v1/orgs", headers={**good, **headers})
     assert response.status_code == 401 and error_code(response) == "signature_invalid"
     assert "spas_" not in response.text
+
+
+def test_a_key_never_reaches_its_creators_personal_objects(runtime: Runtime) -> None:
+    clock, org = setup(runtime)
+    personal = org.owner.post("/api/v1/contracts", json={"title": "My flat"})
+    assert personal.status_code == 201
+    key = create_key(org.owner, org.org_id, scopes=["admin"])
+    client = make_client(runtime)
+    ts = int(clock.now().timestamp())
+    path = f"/api/v1/contracts/{personal.json()['id']}"
+    hidden = client.get(path, headers=signed_headers(key, "GET", path, timestamp=ts))
+    assert hidden.status_code == 404
+    listed = client.get(
+        "/api/v1/contracts", headers=signed_headers(key, "GET", "/api/v1/contracts", timestamp=ts)
+    )
+    assert listed.status_code == 200 and listed.json()["items"] == []
+
+    # What the key creates for the organization, the organization's members see.
+    body = json.dumps({"title": "Supply", "organization_id": org.org_id}).encode()
+    headers = signed_headers(key, "POST", "/api/v1/contracts", body=body, timestamp=ts)
+    made = client.post(
+        "/api/v1/contracts", content=body, headers={**headers, "content-type": "application/json"}
+    )
+    assert made.status_code == 201, made.text
+    assert org.owner.get(f"/api/v1/contracts/{made.json()['id']}").status_code == 200

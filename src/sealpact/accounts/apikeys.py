@@ -6,9 +6,15 @@ encrypted with the field cipher (purpose ``apikey.secret``), never in clear and 
 
 Keys are created and revoked by members whose role grants ``org.manage`` (owners and admins), from a
 session or a personal token with the ``admin`` scope; a key never mints keys. A key carries scopes (at
-most its creator's), an optional expiry and a rate limit (requests per minute). Requests made with it
-act for its organization, on behalf of its creator; it stops working when revoked, expired, or when
-the creator is deactivated or leaves the organization.
+most its creator's), an optional expiry and a rate limit (requests per minute).
+
+A key acts for its organization only, as its own identity: a *service user* made with the key (no
+email, no mobile, no usable password, so it can never log in), member of the organization with the
+``admin`` role when the key has the ``admin`` scope and ``member`` otherwise. So a key owns what it
+creates, reaches the organization's objects through that membership like any member, and never
+reaches anything personal of the member who created it; the key outlives its creator's membership.
+Revoking the key removes the service user's membership; removing that membership also stops the key.
+The organization's ``require_totp`` does not apply to keys (the signed request is the credential).
 
 Verification (:meth:`ApiKeys.authenticate`), in order: header syntax; timestamp within
 ±:data:`~sealpact.apiauth.canonical.WINDOW_SECONDS` of the server clock; key known; HMAC over the
@@ -24,14 +30,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealpact.accounts.common import FieldEncryption
 from sealpact.accounts.errors import ScopeDenied
 from sealpact.accounts.models import Membership, User
 from sealpact.accounts.orgs import require_org_permission
-from sealpact.accounts.permissions import Permission, Scope, parse_scopes
+from sealpact.accounts.permissions import Permission, Role, Scope, parse_scopes
 from sealpact.accounts.principal import Principal
 from sealpact.apiauth import canonical
 from sealpact.apiauth.errors import KeyRateLimited, NonceReused, SignatureInvalid, TimestampOutOfWindow
@@ -47,7 +53,7 @@ from sealpact.apiauth.stores import (
 from sealpact.audit import record
 from sealpact.clock import Clock
 from sealpact.context import RequestContext
-from sealpact.db import transaction
+from sealpact.db import new_id, transaction
 from sealpact.errors import InvalidInput, NotFound, PermissionDenied
 
 if TYPE_CHECKING:
@@ -62,6 +68,8 @@ RATE_WINDOW_SECONDS = 60
 MAX_KEYS_PER_ORG = 100
 LAST_USED_INTERVAL = timedelta(seconds=60)
 _INVALID = "Invalid API key or signature."
+# Not an Argon2 hash: no password ever verifies against it (and the user has no identifier to log in by).
+_NO_PASSWORD = "!api-key-service-user"  # noqa: S105
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,8 @@ class ApiKeyView:
     name: str
     scopes: tuple[str, ...]
     rate_limit_per_minute: int
-    created_by: str
+    service_user_id: str
+    created_by: str | None
     created_at: datetime
     expires_at: datetime | None
     last_used_at: datetime | None
@@ -87,6 +96,7 @@ class ApiKeyView:
             row.name,
             tuple(sorted(s.value for s in parse_scopes(row.scopes))),
             row.rate_limit_per_minute,
+            row.service_user_id,
             row.created_by,
             row.created_at,
             row.expires_at,
@@ -174,10 +184,29 @@ class ApiKeys:
             )
             if int(active or 0) >= MAX_KEYS_PER_ORG:
                 raise InvalidInput(f"At most {MAX_KEYS_PER_ORG} active API keys per organization.")
+            service_user = User(
+                id=new_id(),
+                email=None,
+                mobile=None,
+                password_hash=_NO_PASSWORD,
+                is_platform_admin=False,
+                is_active=True,
+                created_at=now,
+                password_changed_at=now,
+            )
+            session.add(service_user)
+            session.flush()
+            role = Role.ADMIN if Scope.ADMIN in scopes else Role.MEMBER
+            session.add(
+                Membership(
+                    organization_id=organization_id, user_id=service_user.id, role=role, created_at=now
+                )
+            )
             row = OrgApiKey(
                 key_id=key_id,
                 organization_id=organization_id,
                 created_by=principal.user_id,
+                service_user_id=service_user.id,
                 name=name,
                 secret_enc=self._fields.encrypt(secret, purpose=SECRET_PURPOSE, session=session),
                 scopes=" ".join(sorted(s.value for s in scopes)),
@@ -228,6 +257,12 @@ class ApiKeys:
                 raise NotFound("API key not found.")
             if row.revoked_at is None:
                 row.revoked_at = self._clock.now()
+                session.execute(
+                    delete(Membership).where(
+                        Membership.organization_id == organization_id,
+                        Membership.user_id == row.service_user_id,
+                    )
+                )
                 record(
                     session,
                     ctx,
@@ -271,8 +306,8 @@ class ApiKeys:
                 raise SignatureInvalid(_INVALID)
             if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
                 raise SignatureInvalid("This API key is revoked or expired.")
-            if not self._creator_still_member(session, row):
-                raise SignatureInvalid("The member who created this API key is no longer active in it.")
+            if not self._still_member(session, row):
+                raise SignatureInvalid("This API key no longer belongs to its organization.")
             view = ApiKeyView.of(row)
         # Remembered until the timestamp leaves the window: afterwards the timestamp check refuses it.
         expires = datetime.fromtimestamp(ts, tz=now.tzinfo) + timedelta(seconds=canonical.WINDOW_SECONDS + 1)
@@ -285,7 +320,7 @@ class ApiKeys:
             )
         self._touch(view.id, now)
         return Principal.for_api_key(
-            view.created_by, view.organization_id, view.id, frozenset(Scope(s) for s in view.scopes)
+            view.service_user_id, view.organization_id, view.id, frozenset(Scope(s) for s in view.scopes)
         )
 
     @staticmethod
@@ -310,13 +345,13 @@ class ApiKeys:
         return values[0], values[1], values[2], values[3]
 
     @staticmethod
-    def _creator_still_member(session: Session, row: OrgApiKey) -> bool:
-        user = session.get(User, row.created_by)
+    def _still_member(session: Session, row: OrgApiKey) -> bool:
+        user = session.get(User, row.service_user_id)
         if user is None or not user.is_active:
             return False
         membership = session.scalar(
             select(Membership.id).where(
-                Membership.organization_id == row.organization_id, Membership.user_id == row.created_by
+                Membership.organization_id == row.organization_id, Membership.user_id == row.service_user_id
             )
         )
         return membership is not None

@@ -64,8 +64,9 @@ def require_org_permission(
     """The caller's membership, if it grants ``permission``; for use by every org-scoped service.
 
     Not a member -> :class:`NotFound`; the org requires TOTP and the caller has none ->
-    :class:`TotpRequired`; the role lacks the permission -> :class:`PermissionDenied`. An organization
-    API key only ever reaches its own organization; any other answers :class:`NotFound`.
+    :class:`TotpRequired` (not for an organization API key, whose signed request is the credential);
+    the role lacks the permission -> :class:`PermissionDenied`. An organization API key only ever
+    reaches its own organization; any other answers :class:`NotFound`.
     """
     if principal.organization_id is not None and principal.organization_id != organization_id:
         raise NotFound("Organization not found.")
@@ -77,7 +78,7 @@ def require_org_permission(
     org = session.get(Organization, organization_id) if membership is not None else None
     if membership is None or org is None:
         raise NotFound("Organization not found.")
-    if org.require_totp:
+    if org.require_totp and principal.api_key_id is None:  # a key is its own second factor
         user = session.get(User, principal.user_id)
         if user is None or user.totp_secret_enc is None:
             raise TotpRequired("This organization requires two-factor authentication; enable TOTP first.")

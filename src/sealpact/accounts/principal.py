@@ -1,8 +1,8 @@
 """Who is calling: a user through a browser session or one of their API tokens, or an organization API key.
 
 An organization API key (see :mod:`sealpact.accounts.apikeys`) resolves to ``via="token"`` with
-``organization_id`` and ``api_key_id`` set: it acts for that organization only, on behalf of the member
-who created it (``user_id``), and is never a platform admin.
+``organization_id`` and ``api_key_id`` set and ``user_id`` the key's own login-less service user: it
+acts for that organization only and is never a platform admin.
 """
 
 from __future__ import annotations

@@ -20,8 +20,10 @@ class OrgApiKey(Base):
     organization_id: Mapped[str] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
-    # The member who created it; requests made with the key act for the organization on their behalf.
-    created_by: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The member who created it (accountability only: the key does not act as them).
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # The key's own identity: a login-less user, member of the organization, that owns what the key makes.
+    service_user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     secret_enc: Mapped[str] = mapped_column(Text)  # FieldCipher token, purpose "apikey.secret"
     scopes: Mapped[str] = mapped_column(String(255))  # space-separated scope names

@@ -23,7 +23,8 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("key_id", sa.String(length=80), nullable=False),
         sa.Column("organization_id", sa.String(length=36), nullable=False),
-        sa.Column("created_by", sa.String(length=36), nullable=False),
+        sa.Column("created_by", sa.String(length=36), nullable=True),
+        sa.Column("service_user_id", sa.String(length=36), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("secret_enc", sa.Text(), nullable=False),
         sa.Column("scopes", sa.String(length=255), nullable=False),
@@ -33,7 +34,13 @@ def upgrade() -> None:
         sa.Column("last_used_at", sealpact.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("revoked_at", sealpact.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["created_by"], ["users.id"], name=op.f("fk_org_api_keys_created_by_users"), ondelete="CASCADE"
+            ["created_by"], ["users.id"], name=op.f("fk_org_api_keys_created_by_users"), ondelete="SET NULL"
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_user_id"],
+            ["users.id"],
+            name=op.f("fk_org_api_keys_service_user_id_users"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["organization_id"],
@@ -43,6 +50,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_org_api_keys")),
         sa.UniqueConstraint("key_id", name=op.f("uq_org_api_keys_key_id")),
+        sa.UniqueConstraint("service_user_id", name=op.f("uq_org_api_keys_service_user_id")),
     )
     op.create_index("ix_org_api_keys_organization_id", "org_api_keys", ["organization_id"], unique=False)
     op.create_index("ix_org_api_keys_created_by", "org_api_keys", ["created_by"], unique=False)

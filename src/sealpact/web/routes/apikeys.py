@@ -59,7 +59,8 @@ class ApiKeyOut(BaseModel):
     name: str
     scopes: list[str]
     rate_limit_per_minute: int
-    created_by: str
+    service_user_id: str = Field(description="The key's own identity (a login-less organization member)")
+    created_by: str | None
     created_at: datetime
     expires_at: datetime | None
     last_used_at: datetime | None
