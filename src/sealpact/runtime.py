@@ -23,15 +23,16 @@ if TYPE_CHECKING:
     from sealpact.accounts.service import Accounts
     from sealpact.contracts.service import Contracts
     from sealpact.contracts.signer import Signing
-    from sealpact.notify.sms import SmsService
-    from sealpact.notify.webhooks import Webhooks
     from sealpact.evidence.service import EvidenceLog
     from sealpact.evidence.witness import WitnessService
     from sealpact.identity.service import IdentityService
     from sealpact.jobs.queue import JobQueue
     from sealpact.notify.email import Mailer
+    from sealpact.notify.sms import SmsService
+    from sealpact.notify.webhooks import Webhooks
     from sealpact.pki.service import PkiService
     from sealpact.pki.tsa_service import TimeStamper, TsaService
+    from sealpact.signing import SigningEngine
     from sealpact.storage.datakeys import DataKeyStore
     from sealpact.storage.fields import FieldCipher
     from sealpact.storage.service import BlobService
@@ -125,6 +126,13 @@ class Runtime:
         from sealpact.pki.tsa_service import tsa_service_for
 
         return tsa_service_for(self)
+
+    @cached_property
+    def signing(self) -> SigningEngine:
+        """The PAdES engine: signing at B-B..B-LTA with in-process TSA and revocation data, verification."""
+        from sealpact.signing import SigningEngine
+
+        return SigningEngine(self)
 
     @cached_property
     def time_stamper(self) -> TimeStamper:
