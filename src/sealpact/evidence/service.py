@@ -99,7 +99,11 @@ AUDIT_WINDOW = 10_000
 _ENTRIES = cast(Table, LogEntry.__table__)
 _STAGED = "sealpact.evidence.staged"
 _ASSIGN_QMARK = "UPDATE evidence_entries SET leaf_index = ? WHERE staged_seq = ?"
-_ASSIGN_FORMAT = "UPDATE evidence_entries SET leaf_index = %s WHERE staged_seq = %s"
+_ASSIGN_UNNEST = (
+    "UPDATE evidence_entries SET leaf_index = v.idx FROM "
+    "(SELECT unnest(%s::bigint[]) AS seq, unnest(%s::bigint[]) AS idx) AS v "
+    "WHERE evidence_entries.staged_seq = v.seq"
+)
 
 
 def _noop() -> None:
@@ -466,11 +470,15 @@ class EvidenceLog:
                 session, old_size, old_root, leaves, [bytes(r[1]) for r in pending]
             )
             # Straight to the driver's executemany: this is the hot loop of the sequencer.
-            qmark = session.get_bind().dialect.paramstyle == "qmark"
-            session.connection().exec_driver_sql(
-                _ASSIGN_QMARK if qmark else _ASSIGN_FORMAT,
-                [(a["index"], a["seq"]) for a in assignments],
-            )
+            if session.get_bind().dialect.name == "postgresql":
+                # One statement (one round trip) instead of one UPDATE per row.
+                session.connection().exec_driver_sql(
+                    _ASSIGN_UNNEST, ([a["seq"] for a in assignments], [a["index"] for a in assignments])
+                )
+            else:
+                session.connection().exec_driver_sql(
+                    _ASSIGN_QMARK, [(a["index"], a["seq"]) for a in assignments]
+                )
             note = checkpoint.sign([signer]).format().decode()
             now = self._clock.now()
             session.add(
