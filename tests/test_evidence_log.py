@@ -243,3 +243,39 @@ def test_checkpoint_base64_root_matches_state(tmp_path: Path, database_url: str)
         text = rt.evidence.checkpoint().decode()
         assert text.split("\n")[2] == rt.evidence.root_hash_b64()
         assert base64.b64decode(rt.evidence.root_hash_b64()) == rt.evidence.stored_checkpoints()[-1][1]
+
+
+def test_two_sequencers_on_one_database_take_turns(tmp_path: Path, database_url: str) -> None:
+    """Two processes' sequencers (two runtimes here) never hand out an index twice (the log lock)."""
+    import threading
+
+    with (
+        evidence_runtime(
+            tmp_path / "a", database_url, evidence_sequencer="off", evidence_batch_size=50
+        ) as one,
+        evidence_runtime(
+            tmp_path / "a", database_url, evidence_sequencer="off", evidence_batch_size=50
+        ) as two,
+    ):
+        stage(one, 600, per_tx=100)
+        errors: list[BaseException] = []
+
+        def run(rt: object) -> None:
+            try:
+                rt.evidence.run_until_idle()  # type: ignore[attr-defined]
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(rt,)) for rt in (one, two)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors
+        assert one.evidence.size() == two.evidence.size() == 600
+        with transaction(one.sessions) as session:
+            indexes = session.scalars(select(LogEntry.leaf_index).order_by(LogEntry.leaf_index)).all()
+        assert indexes == list(range(600))
+        history = two.evidence.stored_checkpoints()
+        for (s1, r1), (s2, r2) in pairwise(history[1:]):
+            verify_consistency(s1, s2, one.evidence.consistency_proof(s1, s2), r1, r2)
