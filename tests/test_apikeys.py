@@ -15,7 +15,7 @@ from sealpact.audit.models import AuditEvent
 from sealpact.contracts.models import Contract
 from sealpact.errors import SealpactError
 from sealpact.runtime import Runtime
-from tests.test_accounts_support import make_client, user_client
+from tests.test_accounts_support import make_client, totp_code, user_client
 from tests.test_apikeys_support import Key, create_key, error_code, make_org, setup, signed_headers
 
 # -- the pure canonical form, against vectors written elsewhere ----------------------------------------
@@ -384,3 +384,27 @@ def test_a_key_never_reaches_its_creators_personal_objects(runtime: Runtime) -> 
     )
     assert made.status_code == 201, made.text
     assert org.owner.get(f"/api/v1/contracts/{made.json()['id']}").status_code == 200
+
+
+def test_keys_work_in_an_organization_that_requires_totp(runtime: Runtime) -> None:
+    clock, org = setup(runtime)
+    key = create_key(org.owner, org.org_id, scopes=["read"])
+    secret = org.owner.post("/api/v1/auth/totp/enroll").json()["secret"]
+    confirmed = org.owner.post("/api/v1/auth/totp/confirm", json={"code": totp_code(secret, clock.now())})
+    assert confirmed.status_code == 200
+    patched = org.owner.patch(f"/api/v1/orgs/{org.org_id}", json={"require_totp": True})
+    assert patched.status_code == 200 and patched.json()["require_totp"] is True
+    path = f"/api/v1/orgs/{org.org_id}"
+    response = make_client(runtime).get(
+        path, headers=signed_headers(key, "GET", path, timestamp=int(clock.now().timestamp()))
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_openapi_documents_the_signing_scheme(runtime: Runtime) -> None:
+    setup(runtime)
+    schema = make_client(runtime).get("/openapi.json").json()
+    operation = schema["paths"]["/api/v1/orgs/{org_id}/api-keys"]["post"]
+    for text in ("X-Sealpact-Key", "X-Sealpact-Timestamp", "X-Sealpact-Nonce", "X-Sealpact-Signature"):
+        assert text in operation["description"]
+    assert "SEALPACT-HMAC-SHA256" in operation["description"]
