@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealpact.clock import Clock
@@ -219,38 +221,43 @@ class WitnessService:
                     raise WitnessInconsistent(f"consistency proof does not verify: {exc.message}") from None
             now = self._clock.now()
             text = note.format().decode()
-            if known is None:
-                session.add(
-                    WitnessedLog(
-                        origin=checkpoint.origin,
-                        size=checkpoint.size,
-                        root_hash=checkpoint.root_hash,
-                        checkpoint=text,
-                        updated_at=now,
-                    )
-                )
-            else:
-                known.size, known.root_hash, known.checkpoint, known.updated_at = (
-                    checkpoint.size,
-                    checkpoint.root_hash,
-                    text,
-                    now,
-                )
+            session.execute(
+                update(WitnessedLog)
+                .where(WitnessedLog.origin == checkpoint.origin)
+                .values(size=checkpoint.size, root_hash=checkpoint.root_hash, checkpoint=text, updated_at=now)
+            )
             signature = NoteSignature(signer.name, signer.key_id, signer.sign(note.text.encode()))
         return signature.line().encode()
 
     def _lock_origin(self, session: Session, origin: str) -> WitnessedLog | None:
-        if session.get_bind().dialect.name == "sqlite":
-            # Take the writer lock before reading (a no-op write).
+        """Lock this origin's row, creating an empty one first, so that two first-time requests for the
+        same origin also serialise (an INSERT ... ON CONFLICT DO NOTHING, then SELECT ... FOR UPDATE; on
+        SQLite the insert takes the writer lock). Returns None when nothing was cosigned yet."""
+        values = {
+            "origin": origin,
+            "size": 0,
+            "root_hash": EMPTY_ROOT,
+            "checkpoint": "",
+            "updated_at": self._clock.now(),
+        }
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
             session.execute(
-                update(WitnessedLog).where(WitnessedLog.origin == origin).values(size=WitnessedLog.size)
+                pg_insert(WitnessedLog).values(**values).on_conflict_do_nothing(index_elements=["origin"])
             )
-        return session.query(WitnessedLog).filter_by(origin=origin).with_for_update().one_or_none()
+        else:
+            session.execute(
+                sqlite_insert(WitnessedLog).values(**values).on_conflict_do_nothing(index_elements=["origin"])
+            )
+        row = session.scalars(
+            select(WitnessedLog).where(WitnessedLog.origin == origin).with_for_update()
+        ).one()
+        return row if row.checkpoint else None
 
     def latest(self, origin: str) -> tuple[int, bytes] | None:
         with transaction(self._sessions) as session:
             row = session.get(WitnessedLog, origin)
-            return (row.size, bytes(row.root_hash)) if row is not None else None
+            return (row.size, bytes(row.root_hash)) if row is not None and row.checkpoint else None
 
 
 # --- the log side: collecting cosignatures --------------------------------------------------------------
