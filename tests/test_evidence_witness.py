@@ -187,3 +187,30 @@ def test_checkpoint_anchored_with_the_platform_tsa(tmp_path: Path, database_url:
         again = anchor_checkpoint(rt.evidence, rt.time_stamper, size)
         assert len(anchors_for(rt.evidence, size)) == 2 and again.size == size
         assert base64.b64encode(anchor.note_sha256)
+
+
+def test_concurrent_first_contact_is_atomic(pair: Pair) -> None:
+    """tlog-witness: the old-size check and the update are atomic; of two racing requests from size 0,
+    one is cosigned and the other answered 409 with the size just recorded."""
+    import threading
+
+    evidence, witness = pair.log.evidence, pair.witness.evidence_witness
+    evidence._after_checkpoint.clear()  # nobody has talked to the witness yet
+    stage(pair.log, 5, per_tx=5)
+    evidence.integrate_batch()
+    note = evidence.checkpoint_at(5)
+    outcomes: list[str] = []
+
+    def submit() -> None:
+        try:
+            witness.add_checkpoint(_request(note, 0))
+            outcomes.append("cosigned")
+        except WitnessConflict as exc:
+            outcomes.append(f"409 {exc.known_size}")
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["409 5", "409 5", "409 5", "cosigned"]
