@@ -224,3 +224,42 @@ def test_only_members_act_for_an_enterprise_party(runtime: Runtime) -> None:
     )
     assert added.status_code == 201, added.text
     assert signer.post("/api/v1/signing/intent/code").status_code == 200
+
+
+def test_text_and_checkbox_values_are_required_before_acting(runtime: Runtime) -> None:
+    client, _ = sender(runtime)
+    cid = draft(client, [party("甲", A, role="approver")])["id"]
+    fields = [
+        {"document": 0, "party": 0, "kind": "text", "page": 1, "rect": SIGN_RECT, "label": "金额"},
+        {
+            "document": 0,
+            "party": 0,
+            "kind": "checkbox",
+            "page": 1,
+            "rect": {"x1": 300, "y1": 100, "x2": 320, "y2": 120},
+            "label": "同意条款",
+        },
+        {"document": 0, "party": 0, "kind": "text", "page": 2, "rect": SIGN_RECT, "required": False},
+    ]
+    ids = [
+        f["id"]
+        for f in client.put(f"/api/v1/contracts/{cid}/fields", json={"fields": fields}).json()["fields"]
+    ]
+    client.post(f"/api/v1/contracts/{cid}/send")
+    signer, _ = open_as_signer(runtime, A)
+    signer.post("/api/v1/signing/intent/code")
+    signer.post("/api/v1/signing/intent/confirm", json={"code": last_code(runtime, A)})
+    for values, message in [
+        ({}, "金额 is required"),
+        ({ids[0]: "10000"}, "must be ticked"),
+        ({ids[0]: "10000", ids[1]: "yes"}, "true or false"),
+        ({ids[0]: "10000", ids[1]: "true", "nope": "x"}, "not this party"),
+    ]:
+        response = signer.post("/api/v1/signing/approve", json={"fields": values})
+        assert response.status_code == 422 and message in response.json()["error"]["message"], response.text
+    assert client.get(f"/api/v1/contracts/{cid}").json()["parties"][0]["status"] == "active"
+    ok = signer.post("/api/v1/signing/approve", json={"fields": {ids[0]: " 10 000 ", ids[1]: "true"}})
+    assert ok.status_code == 204, ok.text
+    state = client.get(f"/api/v1/contracts/{cid}").json()
+    assert [f["value"] for f in state["fields"]] == ["10 000", "true", ""]
+    assert state["status"] == "completed"

@@ -305,6 +305,13 @@ class Demo:
                         {
                             "document": 0,
                             "party": 0,
+                            "kind": "cross_page_seal",
+                            "page": 1,
+                            "rect": {"x1": 500, "y1": 400, "x2": 580, "y2": 480},
+                        },
+                        {
+                            "document": 0,
+                            "party": 0,
                             "kind": "date_signed",
                             "page": 1,
                             "rect": {"x1": 80, "y1": 60, "x2": 230, "y2": 85},

@@ -163,7 +163,20 @@ class SignatureStep:
         changed: list[tuple[str, str, str]] = []
         for document in documents:
             spec = next(s for s in field_specs(document, parties, fields) if s.name == field_name(party))
-            appearance = Appearance(spec.placement, image_png=image_png) if spec.placement else None
+            # A cross-page seal (骑缝章) field: the seal image, sliced along the right edge of every page.
+            cross = image_png is not None and any(
+                f.party_id == party.id
+                and f.document_id == document.id
+                and FieldKind(f.kind) is FieldKind.CROSS_PAGE_SEAL
+                for f in fields
+            )
+            appearance = (
+                Appearance(
+                    spec.placement, image_png=image_png, cross_page_seal_png=image_png if cross else None
+                )
+                if spec.placement
+                else None
+            )
             data = self._rt.blobs.read_bytes(
                 document.blob_id, limit=MAX_DOCUMENT_BYTES_IN_MEMORY, session=session
             )

@@ -282,7 +282,13 @@ class Signing:
     # -- sign ------------------------------------------------------------------------------------
 
     def sign(
-        self, session_token: str, pin: str, ctx: RequestContext, *, image_png: bytes | None = None
+        self,
+        session_token: str,
+        pin: str,
+        ctx: RequestContext,
+        *,
+        image_png: bytes | None = None,
+        values: dict[str, str] | None = None,
     ) -> SignOutcome:
         """PIN -> key -> PAdES signature on every document (serialised per contract) -> next party."""
         with transaction(self._rt.sessions) as session:
@@ -292,6 +298,7 @@ class Signing:
                 return self._previous_outcome(session, contract, party)
             self._require_turn(session, party, contract)
             view = self._gate(signer, party)
+            filled = fill_fields(session, party, values or {})
             outcome = self.step.sign(
                 session, contract=contract, party=party, user_id=signer.user_id, pin=pin, image_png=image_png
             )
@@ -309,6 +316,7 @@ class Signing:
                 details={
                     "level": outcome.level,
                     "certificate_serial": party.certificate_serial,
+                    "fields": filled,
                     "documents": [
                         {"id": d, "sha256_before": a, "sha256_after": b} for d, a, b in outcome.documents
                     ],
@@ -368,7 +376,9 @@ class Signing:
                 if other.id != party.id and other.status != PartyStatus.WAITING:
                     notices.send_closed(self._rt, session, contract, other, "declined")
 
-    def approve(self, session_token: str, ctx: RequestContext) -> None:
+    def approve(
+        self, session_token: str, ctx: RequestContext, *, values: dict[str, str] | None = None
+    ) -> None:
         with transaction(self._rt.sessions) as session:
             signer, party, contract = self._session(session, session_token, lock=True)
             self._require_turn(session, party, contract)
@@ -379,11 +389,15 @@ class Signing:
                 from sealpact.contracts.errors import IntentRequired
 
                 raise IntentRequired("Confirm your intent with the one-time code first.")
+            filled = fill_fields(session, party, values or {})
             party.status = next_party_status(
                 PartyRole.APPROVER, PartyStatus(party.status), PartyEvent.APPROVE
             )
             party.acted_at = self._rt.clock.now()
-            core.event(self._rt, session, contract, "party_approved", ctx, actor=SIGNER, party=party)
+            details = {"fields": filled}
+            core.event(
+                self._rt, session, contract, "party_approved", ctx, actor=SIGNER, party=party, details=details
+            )
             core.advance(self._rt, session, contract, ctx, SIGNER)
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -528,6 +542,45 @@ class Signing:
             return None
         users = list(session.scalars(select(User).where(or_(*conditions))))
         return users[0] if len(users) == 1 else None
+
+
+MAX_VALUE_CHARS = 1000
+
+
+def fill_fields(session: Session, party: Party, values: dict[str, str]) -> dict[str, str]:
+    """Record the party's text and checkbox values (by field id); required ones must be filled.
+
+    Checked before anything is signed, so a missing value refuses the whole action. The values are
+    kept with the contract and in the signing event (evidence); they are not drawn into the PDF.
+    """
+    from sealpact.contracts.errors import InvalidField
+    from sealpact.contracts.layout import FieldKind
+    from sealpact.contracts.models import ContractField
+
+    mine = {
+        f.id: f
+        for f in session.scalars(select(ContractField).where(ContractField.party_id == party.id))
+        if FieldKind(f.kind) in (FieldKind.TEXT, FieldKind.CHECKBOX)
+    }
+    if any(key not in mine for key in values):
+        raise InvalidField("Values were given for fields that are not this party's text or checkbox fields.")
+    filled: dict[str, str] = {}
+    for field_id, field in mine.items():
+        value = " ".join(str(values.get(field_id, "")).split())
+        name = field.label or field_id
+        if FieldKind(field.kind) is FieldKind.CHECKBOX:
+            if value not in ("", "true", "false"):
+                raise InvalidField(f"Checkbox {name}: the value is true or false.")
+            if field.required and value != "true":
+                raise InvalidField(f"Checkbox {name} must be ticked.")
+            value = value or "false"
+        elif len(value) > MAX_VALUE_CHARS:
+            raise InvalidField(f"Field {name}: at most {MAX_VALUE_CHARS} characters.")
+        elif field.required and not value:
+            raise InvalidField(f"Field {name} is required.")
+        field.value = value
+        filled[field_id] = value
+    return filled
 
 
 def session_has_member(runtime: Runtime, organization_id: str, user_id: str) -> bool:

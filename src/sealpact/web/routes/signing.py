@@ -41,9 +41,14 @@ class CodeIn(BaseModel):
 
 class SignIn(BaseModel):
     pin: str = Field(min_length=4, max_length=64)
+    fields: dict[str, str] = Field(default_factory=dict, description="Text/checkbox values by field id")
     signature_png: str | None = Field(
         default=None, max_length=8 << 20, description="Base64 PNG of a drawn signature (optional)"
     )
+
+
+class ApproveIn(BaseModel):
+    fields: dict[str, str] = Field(default_factory=dict, description="Text/checkbox values by field id")
 
 
 class DeclineIn(BaseModel):
@@ -155,7 +160,7 @@ def sign(body: SignIn, token: SessionToken, runtime: RuntimeDep, ctx: ContextDep
             image = base64.b64decode(body.signature_png, validate=True)
         except ValueError:
             raise InvalidInput("signature_png is not base64.") from None
-    return asdict(runtime.signing_flow.sign(token, body.pin, ctx, image_png=image))
+    return asdict(runtime.signing_flow.sign(token, body.pin, ctx, image_png=image, values=body.fields))
 
 
 @router.post("/decline", status_code=status.HTTP_204_NO_CONTENT, summary="Decline, with a reason")
@@ -164,5 +169,5 @@ def decline(body: DeclineIn, token: SessionToken, runtime: RuntimeDep, ctx: Cont
 
 
 @router.post("/approve", status_code=status.HTTP_204_NO_CONTENT, summary="Approve (approver parties)")
-def approve(token: SessionToken, runtime: RuntimeDep, ctx: ContextDep) -> None:
-    runtime.signing_flow.approve(token, ctx)
+def approve(token: SessionToken, runtime: RuntimeDep, ctx: ContextDep, body: ApproveIn | None = None) -> None:
+    runtime.signing_flow.approve(token, ctx, values=body.fields if body else None)
