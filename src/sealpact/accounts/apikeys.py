@@ -369,9 +369,12 @@ class ApiKeys:
                 .execution_options(synchronize_session=False)
             )
 
-    def purge_expired_nonces(self) -> int:
-        """Housekeeping for a periodic job (the database store also sweeps as it goes)."""
-        return self._nonces.purge_expired()
+    def purge_expired(self) -> dict[str, int]:
+        """Housekeeping for the periodic job ``apikeys.purge_expired`` (expired rows are refused anyway)."""
+        return {
+            "nonces": self._nonces.purge_expired(),
+            "rate_windows": self._rates.purge_expired(RATE_WINDOW_SECONDS),
+        }
 
 
 def build_api_keys(runtime: Runtime) -> ApiKeys:

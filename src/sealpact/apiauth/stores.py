@@ -38,6 +38,10 @@ class RateLimitStore(Protocol):
         seconds until the window ends (the Retry-After)."""
         ...
 
+    def purge_expired(self, window_seconds: int) -> int:
+        """Forget counters of windows that have ended (a no-op where the store expires them itself)."""
+        ...
+
 
 def _window(now: datetime, window_seconds: int) -> tuple[int, int]:
     """(start of the current fixed window in Unix seconds, seconds until it ends)."""
@@ -142,6 +146,12 @@ class DatabaseRateLimit:
             or 0
         )
 
+    def purge_expired(self, window_seconds: int) -> int:
+        start, _ = _window(self._clock.now(), window_seconds)
+        with transaction(self._sessions) as session:
+            result = session.execute(delete(ApiRateWindow).where(ApiRateWindow.window_start < start))
+            return int(getattr(result, "rowcount", 0) or 0)
+
 
 class RedisRateLimit:
     """``INCR <prefix><key id>:<window start>`` with an expiry a little past the window."""
@@ -161,3 +171,6 @@ class RedisRateLimit:
         pipe.expire(name, window_seconds + 60)
         count, _ = pipe.execute()
         return 0 if int(count) <= limit else remaining
+
+    def purge_expired(self, window_seconds: int) -> int:
+        return 0

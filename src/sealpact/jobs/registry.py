@@ -31,6 +31,7 @@ TASK_MODULES: tuple[str, ...] = (
     "sealpact.notify.webhooks",
     "sealpact.contracts.tasks",
     "sealpact.evidence.tasks",
+    "sealpact.apiauth.tasks",
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
