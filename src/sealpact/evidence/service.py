@@ -445,6 +445,9 @@ class EvidenceLog:
         """Sequence up to ``max_entries`` pending entries (and uncovered audit events) into the tree."""
         limit = max_entries or self.batch_size
         signer = self._load_signer()
+        if not self._has_work():
+            # Idle: no write transaction (an idle sequencer polling every second must not take the lock).
+            return BatchResult(self._known_size, self._known_size, None)
         with transaction(self._sessions) as session:
             state = self._state(session, lock=True)
             self._check_state(state)
@@ -514,13 +517,32 @@ class EvidenceLog:
             if result.checkpoint is None or (max_batches is not None and batches >= max_batches):
                 return result.new_size
 
-    def _cover_audit_events(self, session: Session, state: LogState, limit: int) -> int:
-        """Stage entries for audit events not yet in the log (evidence issue part 5)."""
+    def _has_work(self) -> bool:
+        """Anything pending, or any audit event not yet covered? A read-only look before locking."""
+        with transaction(self._sessions) as session:
+            state = self._state(session)
+            self._known_size = max(self._known_size, state.size)
+            if session.execute(
+                select(LogEntry.staged_seq).where(LogEntry.leaf_index.is_(None)).limit(1)
+            ).first():
+                return True
+            return self._uncovered_events(session, state, 1) != []
+
+    def _uncovered_events(self, session: Session, state: LogState, limit: int) -> list[AuditEvent]:
         floor = max(0, state.audit_seq - AUDIT_WINDOW)
         covered = exists().where(LogEntry.audit_seq == AuditEvent.seq)
-        events = session.scalars(
-            select(AuditEvent).where(AuditEvent.seq > floor, ~covered).order_by(AuditEvent.seq).limit(limit)
-        ).all()
+        return list(
+            session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.seq > floor, ~covered)
+                .order_by(AuditEvent.seq)
+                .limit(limit)
+            ).all()
+        )
+
+    def _cover_audit_events(self, session: Session, state: LogState, limit: int) -> int:
+        """Stage entries for audit events not yet in the log (evidence issue part 5)."""
+        events = self._uncovered_events(session, state, limit)
         self.append_many(
             session,
             [audit_entry(e.seq, hashlib.sha256(canonical_bytes(e)).digest(), e.occurred_at) for e in events],
