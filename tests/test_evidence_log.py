@@ -279,3 +279,23 @@ def test_two_sequencers_on_one_database_take_turns(tmp_path: Path, database_url:
         history = two.evidence.stored_checkpoints()
         for (s1, r1), (s2, r2) in pairwise(history[1:]):
             verify_consistency(s1, s2, one.evidence.consistency_proof(s1, s2), r1, r2)
+
+
+def test_in_process_sequencer_initialises_a_log_that_init_never_set_up(
+    tmp_path: Path, database_url: str
+) -> None:
+    from sealpact.db import upgrade
+    from sealpact.runtime import Runtime
+    from sealpact.storage.keys.keyring import KeyringKeyProvider
+    from tests.conftest import MASTER_SECRET, make_settings
+
+    settings = make_settings(tmp_path / "d", database_url=database_url, evidence_batch_ms=5)
+    settings.data_dir.mkdir()
+    KeyringKeyProvider.create(settings.keyring_path, MASTER_SECRET.encode())
+    runtime = Runtime(settings)
+    try:
+        upgrade(runtime.engine)
+        [staged] = stage(runtime, 1)
+        assert runtime.evidence.wait_for_inclusion(staged.entry_id, timeout=20).tree_size == 1
+    finally:
+        runtime.close()

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 
-from sealpact.evidence.service import EvidenceLog
+from sealpact.evidence.service import EvidenceLog, LogNotInitialised
 
 log = logging.getLogger("sealpact.evidence")
 
@@ -71,6 +71,11 @@ class Sequencer:
                 self._kicks = 0
             try:
                 self._log.run_until_idle()
+            except LogNotInitialised:
+                # `sealpact init` normally does this; a process staging evidence before it did (tests, an
+                # upgrade that skipped init) gets the same idempotent set-up rather than a stuck log.
+                log.info("evidence sequencer: initialising the log")
+                self._log.initialise()
             except Exception:
                 log.exception("evidence sequencer: batch failed; retrying")
                 with self._cond:

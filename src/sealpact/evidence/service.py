@@ -701,7 +701,8 @@ class EvidenceLog:
             row = session.execute(select(LogEntry.leaf_index).where(LogEntry.id == entry_id)).first()
             if row is None:
                 raise NotFound("no such log entry")
-            return row[0], self._state(session).size
+            state = session.get(LogState, 1)  # None until the log is initialised: nothing included yet
+            return row[0], state.size if state is not None else 0
 
     def inclusion(self, entry_id: str) -> Inclusion:
         """The entry's inclusion proof in the latest checkpoint; NotFound-like error while pending."""
