@@ -263,3 +263,37 @@ def test_text_and_checkbox_values_are_required_before_acting(runtime: Runtime) -
     state = client.get(f"/api/v1/contracts/{cid}").json()
     assert [f["value"] for f in state["fields"]] == ["10 000", "true", ""]
     assert state["status"] == "completed"
+
+
+def test_intent_confirmed_with_the_partys_totp(runtime: Runtime) -> None:
+    from sealpact.clock import FrozenClock
+    from tests.test_accounts_support import START, setup_accounts, totp_code
+
+    clock = FrozenClock(START)
+    setup_accounts(runtime, clock=clock)
+    client, _ = sender(runtime)
+    account, _, _ = user_client(runtime, "li@example.cn")
+    secret = account.post("/api/v1/auth/totp/enroll").json()["secret"]
+    assert (
+        account.post("/api/v1/auth/totp/confirm", json={"code": totp_code(secret, clock.now())}).status_code
+        == 200
+    )
+    parties = [
+        party("李四", A, email="li@example.cn", auth_method="account", intent_method="totp", role="approver")
+    ]
+    cid = draft(client, parties)["id"]
+    client.post(f"/api/v1/contracts/{cid}/send")
+    grant = account.post("/api/v1/signing/open", json={"token": last_link(runtime, A)}).json()
+    signer = TestClient(client.app)
+    signer.headers["X-Signing-Session"] = grant["session_token"]
+    before = len(sms_to(runtime, A))
+    assert signer.post("/api/v1/signing/intent/code").json() == {"sent_to": None}  # nothing sent: TOTP
+    assert len(sms_to(runtime, A)) == before
+    clock.advance(seconds=60)
+    wrong = signer.post("/api/v1/signing/intent/confirm", json={"code": "000000"})
+    assert wrong.status_code == 422
+    code = totp_code(secret, clock.now())
+    assert signer.post("/api/v1/signing/intent/confirm", json={"code": code}).status_code == 204
+    replay = signer.post("/api/v1/signing/intent/confirm", json={"code": code})
+    assert replay.status_code == 422  # a TOTP step is used once
+    assert signer.post("/api/v1/signing/approve").status_code == 204
