@@ -292,8 +292,35 @@ def test_intent_confirmed_with_the_partys_totp(runtime: Runtime) -> None:
     clock.advance(seconds=60)
     wrong = signer.post("/api/v1/signing/intent/confirm", json={"code": "000000"})
     assert wrong.status_code == 422
+    with transaction(runtime.sessions) as session:  # 4 of the 5 allowed failures used up already
+        from sealpact.contracts.models import SignerSession
+
+        session.query(SignerSession).update({"totp_failures": 4})
     code = totp_code(secret, clock.now())
     assert signer.post("/api/v1/signing/intent/confirm", json={"code": code}).status_code == 204
     replay = signer.post("/api/v1/signing/intent/confirm", json={"code": code})
     assert replay.status_code == 422  # a TOTP step is used once
     assert signer.post("/api/v1/signing/approve").status_code == 204
+
+
+def test_wrong_authenticator_codes_are_limited(runtime: Runtime) -> None:
+    from tests.test_accounts_support import totp_code
+
+    client, _ = sender(runtime)
+    account, _, _ = user_client(runtime, "li@example.cn")
+    secret = account.post("/api/v1/auth/totp/enroll").json()["secret"]
+    account.post("/api/v1/auth/totp/confirm", json={"code": totp_code(secret, runtime.clock.now())})
+    parties = [
+        party("李四", A, email="li@example.cn", auth_method="account", intent_method="totp", role="approver")
+    ]
+    cid = draft(client, parties)["id"]
+    client.post(f"/api/v1/contracts/{cid}/send")
+    grant = account.post("/api/v1/signing/open", json={"token": last_link(runtime, A)}).json()
+    signer = TestClient(client.app)
+    signer.headers["X-Signing-Session"] = grant["session_token"]
+    right = totp_code(secret, runtime.clock.now(), steps=1)
+    wrong = "123456" if right != "123456" else "654321"
+    for _ in range(5):
+        assert signer.post("/api/v1/signing/intent/confirm", json={"code": wrong}).status_code == 422
+    locked = signer.post("/api/v1/signing/intent/confirm", json={"code": right})
+    assert locked.status_code == 429 and locked.json()["error"]["code"] == "code_attempts_exceeded"

@@ -176,6 +176,7 @@ class SignerSession(Base):
     auth_method: Mapped[str | None] = mapped_column(String(16))
     user_id: Mapped[str | None] = mapped_column(String(36))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    totp_failures: Mapped[int] = mapped_column(Integer, default=0)  # wrong authenticator codes (intent)
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
 

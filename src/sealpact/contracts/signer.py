@@ -260,8 +260,12 @@ class Signing:
             if party.intent_method == "totp":
                 if signer.user_id is None:
                     raise CodeInvalid("TOTP intent confirmation needs the party's account.")
+                if signer.totp_failures >= CODE_MAX_ATTEMPTS:
+                    raise CodeAttemptsExceeded("Too many wrong codes; open a new signing link.")
                 user = session.get(User, signer.user_id)
                 if user is None or self._rt.accounts.two_factor.verify(session, user, code) != "totp":
+                    signer.totp_failures += 1
+                    session.commit()  # the failure counts although this transaction ends in an error
                     raise CodeInvalid("The authenticator code is wrong or was already used.")
             else:
                 self._check_code(session, signer, "intent", code)

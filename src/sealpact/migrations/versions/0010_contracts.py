@@ -347,6 +347,7 @@ def upgrade() -> None:
         sa.Column("auth_method", sa.String(length=16), nullable=True),
         sa.Column("user_id", sa.String(length=36), nullable=True),
         sa.Column("revoked_at", sealpact.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("totp_failures", sa.Integer(), nullable=False),
         sa.Column("ip", sa.String(length=64), nullable=True),
         sa.Column("user_agent", sa.String(length=512), nullable=True),
         sa.ForeignKeyConstraint(
