@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, TypeVar, cast
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from sealpact.evidence.errors import MissingNodeError
@@ -151,17 +151,55 @@ class DbTileReader:
             self._opened = None
 
     def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]:
-        out: list[bytes] = []
+        found: dict[tuple[int, int, int], bytes] = {}
+        missing: list[Tile] = []
         for tile in tiles:
             key = (tile.level, tile.index, tile.width)
             body = self._cache.get(key) if self._cache is not None else None
             if body is None:
-                body = read_stored(self._session, tile.level, tile.index, tile.width)
-                if body is None:
-                    raise MissingNodeError(f"tile {tile.path()} is not stored")
-                if self._cache is not None:
-                    self._cache.put(key, body)
+                missing.append(tile)
+            else:
+                found[key] = body
+        if missing:
+            found.update(self._read_many(missing))
+        out = []
+        for tile in tiles:
+            body = found.get((tile.level, tile.index, tile.width))
+            if body is None:
+                raise MissingNodeError(f"tile {tile.path()} is not stored")
             out.append(body)
+        return out
+
+    def _read_many(self, tiles: Sequence[Tile]) -> dict[tuple[int, int, int], bytes]:
+        """One query for all the tiles (a proof needs about one per 8 tree levels)."""
+        rows = self._session.execute(
+            select(StoredTile.level, StoredTile.tile_index, StoredTile.width, StoredTile.data).where(
+                or_(
+                    *(
+                        and_(
+                            StoredTile.level == t.level,
+                            StoredTile.tile_index == t.index,
+                            StoredTile.width >= t.width,
+                        )
+                        for t in tiles
+                    )
+                )
+            )
+        ).all()
+        stored: dict[tuple[int, int], list[tuple[int, bytes]]] = {}
+        for level, index, width, data in rows:
+            stored.setdefault((level, index), []).append((width, bytes(data)))
+        out: dict[tuple[int, int, int], bytes] = {}
+        for tile in tiles:
+            candidates = sorted(c for c in stored.get((tile.level, tile.index), []) if c[0] >= tile.width)
+            if not candidates:
+                continue
+            width, data = candidates[0]
+            body = data if width == tile.width else data[: 32 * tile.width]
+            key = (tile.level, tile.index, tile.width)
+            out[key] = body
+            if self._cache is not None:
+                self._cache.put(key, body)
         return out
 
 
