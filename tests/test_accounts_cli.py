@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from sealpact.accounts.models import User
-from sealpact.cli.core import INIT_STEPS
+from sealpact.cli.core import init_steps
 from sealpact.cli.main import cli
 from sealpact.cli.users import init_platform_admin
 from sealpact.runtime import Runtime
@@ -83,7 +83,7 @@ def test_user_create_errors(runtime: Runtime) -> None:
 
 
 def test_init_creates_platform_admin_once(runtime: Runtime) -> None:
-    assert init_platform_admin in INIT_STEPS
+    assert init_platform_admin in init_steps()
     runner = CliRunner()
     env = _env(runtime)
     args = ["init", "--admin-email", "root@example.com", "--admin-password", PASSWORD]

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from sealpact.cli.core import INIT_STEPS
+from sealpact.cli.core import init_steps
 from sealpact.cli.evidence import init_evidence
 from sealpact.cli.main import cli
 from sealpact.config import Settings
@@ -97,7 +97,7 @@ def test_independent_client_verifies_tiles_entries_and_proofs(tmp_path: Path, da
 
 
 def test_init_step_and_vkey_command(tmp_path: Path) -> None:
-    assert init_evidence in INIT_STEPS
+    assert init_evidence in init_steps()
     env = {
         "SEALPACT_DATA_DIR": str(tmp_path / "var"),
         "SEALPACT_MASTER_SECRET": MASTER_SECRET,

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sealpact.cli.ca import init_pki
-from sealpact.cli.core import INIT_STEPS
+from sealpact.cli.core import init_steps
 from sealpact.cli.main import cli
 from sealpact.pki.errors import ImportRejected, InvalidState
 from sealpact.runtime import Runtime
@@ -37,7 +37,7 @@ def openssl(cwd: Path, *args: str) -> str:
 
 
 def test_init_creates_the_hierarchy_once(tmp_path: Path) -> None:
-    assert init_pki in INIT_STEPS
+    assert init_pki in init_steps()
     data_dir = tmp_path / "var"
     env = {
         "SEALPACT_DATA_DIR": str(data_dir),

@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from sealpact.cli.common import handle_errors, runtime_from
-from sealpact.cli.core import INIT_STEPS
 from sealpact.db import ensure_migrated
 from sealpact.pki.builders import to_pem
 from sealpact.pki.policy import SubjectIdentity, SubjectKind, VerificationLevel
@@ -255,8 +254,3 @@ def init_pki(runtime: Runtime, admin_email: str | None, admin_password: str | No
         click.echo(f"CA hierarchy: created {', '.join(created)} (public URL {runtime.settings.public_url})")
     else:
         click.echo("CA hierarchy present")
-
-
-# Registered on import (sealpact.cli.main imports this module), once.
-if init_pki not in INIT_STEPS:
-    INIT_STEPS.append(init_pki)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -10,6 +11,7 @@ import click
 from sealpact.cli.common import handle_errors, runtime_from, settings_from
 from sealpact.config import Settings
 from sealpact.db import current_revisions, make_engine, migration_heads, upgrade
+from sealpact.runtime import Runtime
 from sealpact.storage.keys.keyring import KeyringKeyProvider, generate_master_secret, read_master_secret
 from sealpact.storage.localfs import atomic_write_bytes
 
@@ -33,7 +35,7 @@ def init_cmd(
     try:
         upgrade(runtime.engine)
         click.echo(f"database ready: {runtime.engine.url.render_as_string(hide_password=True)}")
-        for step in INIT_STEPS:
+        for step in init_steps():
             step(runtime, admin_email, admin_password)
     finally:
         runtime.close()
@@ -62,8 +64,19 @@ def _ensure_keyring(settings: Settings) -> None:
     click.echo(f"created keyring: {settings.keyring_path}")
 
 
-# Later domains (accounts, PKI) append idempotent set-up steps: (runtime, admin_email, admin_password).
-INIT_STEPS: list = []  # type: ignore[type-arg]
+InitStep = Callable[[Runtime, str | None, str | None], None]
+
+
+def init_steps() -> list[InitStep]:
+    """The idempotent set-up steps of ``sealpact init``, in the order they depend on each other:
+    the first KEK, then the CA hierarchy, the evidence log key, and the first administrator.
+    """
+    from sealpact.cli.ca import init_pki
+    from sealpact.cli.evidence import init_evidence
+    from sealpact.cli.keys import ensure_kek_on_init
+    from sealpact.cli.users import init_platform_admin
+
+    return [ensure_kek_on_init, init_pki, init_evidence, init_platform_admin]
 
 
 @click.command("serve")

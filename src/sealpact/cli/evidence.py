@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import click
 
 from sealpact.cli.common import handle_errors, runtime_from
-from sealpact.cli.core import INIT_STEPS
 
 if TYPE_CHECKING:
     from sealpact.runtime import Runtime
@@ -91,7 +90,3 @@ def init_evidence(runtime: Runtime, _email: str | None, _password: str | None) -
     """`sealpact init` step: generate the log key (wrapped by the key provider), sign the empty tree."""
     created = runtime.evidence.initialise()
     click.echo(f"evidence log {'created' if created else 'present'}: {runtime.evidence.vkey()}")
-
-
-if init_evidence not in INIT_STEPS:
-    INIT_STEPS.append(init_evidence)

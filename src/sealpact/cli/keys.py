@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 import click
 
 from sealpact.cli.common import handle_errors, runtime_from, settings_from
-from sealpact.cli.core import INIT_STEPS
 
 if TYPE_CHECKING:
     from sealpact.runtime import Runtime
@@ -88,15 +87,10 @@ def keys_rotate(ctx: click.Context, resume: bool, batch_size: int) -> None:
     click.echo(f"re-wrapped {report.blobs_rewrapped} blob keys and {report.data_keys_rewrapped} data keys")
 
 
-def _ensure_kek_on_init(runtime: Runtime, _admin_email: str | None, _admin_password: str | None) -> None:
+def ensure_kek_on_init(runtime: Runtime, _admin_email: str | None, _admin_password: str | None) -> None:
     """`sealpact init` step: a PKCS#11 token gets its first KEK (the keyring file is made by init itself)."""
     from sealpact.storage.keys.factory import build_key_provider
 
     if runtime.settings.key_provider.value == "pkcs11":
         keys = build_key_provider(runtime.settings, create_if_missing=True)
         click.echo(f"PKCS#11 KEK ready: {keys.active_kek_id()}")
-
-
-# First, before steps of other domains that already need keys (e.g. encrypting an admin's fields).
-if _ensure_kek_on_init not in INIT_STEPS:
-    INIT_STEPS.insert(0, _ensure_kek_on_init)

@@ -6,7 +6,6 @@ import click
 
 from sealpact.audit import mask_identifier
 from sealpact.cli.common import handle_errors, runtime_from
-from sealpact.cli.core import INIT_STEPS
 from sealpact.context import RequestContext
 from sealpact.db import ensure_migrated
 from sealpact.runtime import Runtime
@@ -67,8 +66,3 @@ def init_platform_admin(runtime: Runtime, admin_email: str | None, admin_passwor
     view = users.ensure_platform_admin(admin_email, password, RequestContext.cli())
     if view is not None:
         click.echo(f"created platform administrator {view.id} ({mask_identifier(view.email or '')})")
-
-
-# Registered on import (sealpact.cli.main imports this module), once.
-if init_platform_admin not in INIT_STEPS:
-    INIT_STEPS.append(init_platform_admin)
