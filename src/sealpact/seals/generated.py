@@ -1,9 +1,16 @@
-"""A signature generated from the verified name in a handwriting-style (Kaiti) font."""
+"""A signature generated from the signer's verified name, set in a handwriting-style (Kaiti) font.
+
+Every character is checked for a real glyph first (:func:`~sealpact.seals.fonts.require_glyphs`), so a
+name the font cannot draw fails with ``glyph_missing`` instead of rendering tofu boxes.
+"""
 
 from __future__ import annotations
 
+import math
+
 from PIL import Image, ImageDraw
 
+from sealpact.seals.errors import InvalidText
 from sealpact.seals.fonts import FontFace, clean_text, require_glyphs
 from sealpact.seals.render import (
     DPI,
@@ -17,33 +24,29 @@ from sealpact.seals.render import (
     mm_to_px,
 )
 
-MAX_NAME_CHARS = 32
+MAX_NAME_CHARS = 40
+DEFAULT_HEIGHT_MM = 12.0  # cap height of a handwritten name on a contract line
 
 
-def render_name(
+def render_generated(
     name: str,
     face: FontFace,
     *,
-    height_mm: float = 12.0,
-    ink: tuple[int, int, int] = INK_BLACK,
+    height_mm: float = DEFAULT_HEIGHT_MM,
+    colour: tuple[int, int, int] = INK_BLACK,
     dpi: int = DPI,
 ) -> RenderedImage:
-    """``name`` written in ``face``, ``height_mm`` em height, transparent, cropped with 2 mm padding.
-
-    Raises ``glyph_missing`` rather than draw a character the font does not have.
-    """
+    """``name`` (NFC, trimmed, no control characters) in ``face``, cropped, on a transparent background."""
     name = clean_text(name, what="name", max_chars=MAX_NAME_CHARS)
+    if not (4.0 <= height_mm <= 40.0) or not math.isfinite(height_mm):
+        raise InvalidText("A generated signature is 4 to 40 mm high.")
     require_glyphs(face, name)
-    size = round(mm_to_px(height_mm, dpi)) * SUPERSAMPLE
+    ss = SUPERSAMPLE
+    size = round(mm_to_px(height_mm, dpi)) * ss
     font = face.at(size)
-    length = font.getlength(name)
-    # CJK names get a little letter-spacing, as people space characters when they sign.
-    spacing = size * 0.08 if all(ord(ch) > 0x2E80 for ch in name if not ch.isspace()) else 0.0
-    canvas = Image.new("L", (int(length + spacing * len(name) + size), size * 2), 0)
-    draw = ImageDraw.Draw(canvas)
-    x = size / 2
-    for ch in name:
-        draw.text((x, size), ch, font=font, fill=255, anchor="ls")
-        x += font.getlength(ch) + spacing
-    image = colourise(downsample(canvas, SUPERSAMPLE), ink)
-    return encode_png(crop_to_content(image, round(mm_to_px(2.0, dpi))), dpi)
+    left, top, right, bottom = (round(v) for v in font.getbbox(name))
+    pad = size // 4
+    mask = Image.new("L", (right - left + 2 * pad, bottom - top + 2 * pad), 0)
+    ImageDraw.Draw(mask).text((pad - left, pad - top), name, font=font, fill=255)
+    image = colourise(downsample(mask, ss), colour)
+    return encode_png(crop_to_content(image, max(4, pad // ss // 2)), dpi)

@@ -14,6 +14,7 @@ down, then coloured with a single red, so the output is deterministic for the sa
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from bisect import bisect_left
@@ -190,7 +191,7 @@ def _text_on_ellipse(
     params = [start + (end - start) * i / steps for i in range(steps + 1)]
     points = [(centre[0] + a * math.cos(t), centre[1] - b * math.sin(t)) for t in params]
     lengths = [0.0]
-    for p, q in zip(points, points[1:], strict=False):
+    for p, q in itertools.pairwise(points):
         lengths.append(lengths[-1] + math.dist(p, q))
     total = lengths[-1]
     width = min(char_width, total / count * 0.92)

@@ -13,6 +13,7 @@ segments on a 4x supersampled mask that is box-filtered down: anti-aliased, dete
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -137,7 +138,7 @@ def _width_factors(points: Sequence[Point]) -> list[float]:
     times = [p.t for p in points]
     if len(points) > 1 and all(t is not None for t in times):
         factors = [1.0]
-        for a, b in zip(points, points[1:], strict=False):
+        for a, b in itertools.pairwise(points):
             dt = max(1.0, float(b.t or 0.0) - float(a.t or 0.0))
             speed = math.dist((a.x, a.y), (b.x, b.y)) / dt  # px per ms
             # Faster strokes are thinner, as with a real pen; 1 px/ms (a quick stroke) gives 0.7.
@@ -222,7 +223,7 @@ def render_strokes(
             x, y, w = pts[0]
             draw.ellipse((x - w / 2, y - w / 2, x + w / 2, y + w / 2), fill=255)  # a dot
             continue
-        for (ax, ay, aw), (bx, by, bw) in zip(pts, pts[1:], strict=False):
+        for (ax, ay, aw), (bx, by, bw) in itertools.pairwise(pts):
             w = (aw + bw) / 2
             draw.line((ax, ay, bx, by), fill=255, width=max(1, round(w)))
             r = w / 2  # round joints and caps
