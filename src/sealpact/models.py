@@ -15,4 +15,5 @@ import sealpact.notify.sms
 import sealpact.notify.webhooks
 import sealpact.pki.models
 import sealpact.pki.tsa_models
+import sealpact.seals.models
 import sealpact.storage.models  # noqa: F401

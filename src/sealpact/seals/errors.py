@@ -45,3 +45,10 @@ class InvalidText(SealError):
     """Text for an appearance that is empty, too long or holds control characters."""
 
     code = "invalid_text"
+
+
+class NotVerified(SealError):
+    """A generated signature or seal text needs a verified real name, and there is none."""
+
+    code = "not_verified"
+    http_status = 409

@@ -10,12 +10,12 @@ from sealpact.db import ensure_migrated
 from sealpact.runtime import Runtime
 from sealpact.web.errors import install_error_handlers
 from sealpact.web.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
-from sealpact.web.routes import accounts, apikeys, evidence, files, health, identity, pki, tsa
+from sealpact.web.routes import accounts, apikeys, evidence, files, health, identity, pki, seals, tsa
 from sealpact.web.routes import contracts as contract_routes
 from sealpact.web.routes import signing as signing_routes
 
 # Paths that accept file uploads get the upload limit; every other body gets the small JSON limit.
-UPLOAD_PREFIXES: tuple[str, ...] = ("/api/v1/files", "/api/v1/contract-documents")
+UPLOAD_PREFIXES: tuple[str, ...] = ("/api/v1/files", "/api/v1/contract-documents", seals.SCAN_PATH)
 
 
 def create_app(runtime: Runtime | None = None, *, check_migrations: bool = True) -> FastAPI:
@@ -47,6 +47,7 @@ def create_app(runtime: Runtime | None = None, *, check_migrations: bool = True)
     app.include_router(contract_routes.templates)
     app.include_router(contract_routes.webhooks)
     app.include_router(signing_routes.router)
+    app.include_router(seals.router)
     identity.mount_embedded_sandbox(app, runtime)
 
     def limit_for(path: str) -> int:
