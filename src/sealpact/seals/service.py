@@ -265,7 +265,8 @@ class Appearances:
                 actor=principal.actor,
                 object_type="appearance",
                 object_id=row.id,
-                details={"kind": kind, "organization_id": organization_id, "sha256": row.sha256},
+                organization_id=organization_id,
+                details={"kind": kind, "sha256": row.sha256},
             )
             session.flush()
             return _info(row)
@@ -316,7 +317,8 @@ class Appearances:
                 actor=principal.actor,
                 object_type="appearance",
                 object_id=row.id,
-                details={"kind": row.kind, "organization_id": row.organization_id},
+                organization_id=row.organization_id,
+                details={"kind": row.kind},
             )
 
     def _visible(
