@@ -207,14 +207,15 @@ def test_a_crash_before_storing_leaves_everything_retryable(
     assert client.get(f"/api/v1/contracts/{cid}").json()["status"] == "completed"
 
 
-def test_custody_not_wired_refuses_cleanly(runtime: Runtime) -> None:
+def test_signer_without_custody_key_refuses_cleanly(runtime: Runtime) -> None:
     client, _ = sender(runtime)
     _accounts(runtime, 1)
     cid = draft(client, [_signer_party("甲", 1, 1)])["id"]
     before = client.post(f"/api/v1/contracts/{cid}/send").json()
     signer = _ready_signer(runtime, client.app, 1)
     response = signer.post("/api/v1/signing/sign", json={"pin": PIN})
-    assert response.status_code == 503 and response.json()["error"]["code"] == "custody_unavailable"
+    # The production key source (custody): this signer never set a signing PIN, so there is no key.
+    assert response.status_code == 409 and response.json()["error"]["code"] == "custody_no_key"
     assert client.get(f"/api/v1/contracts/{cid}").json()["documents"] == before["documents"]
 
 

@@ -166,6 +166,14 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_allow_private_targets: bool = False  # loopback/private receivers (development and tests)
 
+    # Signer key custody (sealpact.custody): wrong signing PINs before the key locks; Argon2id cost
+    # (RFC 9106 section 4, second recommended option: 64 MiB, 3 passes).
+    custody_max_pin_failures: int = Field(default=5, ge=1, le=20)
+    custody_argon2_memory_kib: int = Field(default=65536, ge=1024)
+    custody_argon2_time_cost: int = Field(default=3, ge=1)
+    custody_argon2_parallelism: int = Field(default=4, ge=1, le=16)
+    custody_event_cert_minutes: int = Field(default=60, ge=5, le=1440)
+
     # Jobs.
     jobs_workers: int = 2
     jobs_max_retries: int = 8

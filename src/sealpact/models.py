@@ -6,6 +6,7 @@ import sealpact.accounts.models
 import sealpact.apiauth.models
 import sealpact.audit.models
 import sealpact.contracts.models
+import sealpact.custody.models
 import sealpact.evidence.models
 import sealpact.files.models
 import sealpact.identity.models

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sealpact.accounts.service import Accounts
     from sealpact.contracts.service import Contracts
     from sealpact.contracts.signer import Signing
+    from sealpact.custody.service import Custody
     from sealpact.evidence.service import EvidenceLog
     from sealpact.evidence.witness import WitnessService
     from sealpact.identity.service import IdentityService
@@ -184,11 +185,19 @@ class Runtime:
         return Contracts(self)
 
     @cached_property
+    def custody(self) -> Custody:
+        """Signer keys under the signer's PIN + a server share (sealpact.custody)."""
+        from sealpact.custody.service import Custody
+
+        return Custody(self)
+
+    @cached_property
     def signing_flow(self) -> Signing:
         """Contracts: the signer's use cases behind a signing link (sealpact.contracts.signer)."""
         from sealpact.contracts.signer import Signing
+        from sealpact.custody.keysource import CustodyKeySource
 
-        return Signing(self)
+        return Signing(self, CustodyKeySource(self.custody))
 
     def health_checks(self) -> dict[str, Callable[[], None]]:
         """Name -> check that raises when that dependency is unusable (served by /healthz)."""

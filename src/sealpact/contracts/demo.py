@@ -5,9 +5,9 @@ micro-deposit; round seal) and an individual (verified; a drawn signature) sign 
 goes through the real HTTP API of a platform served on loopback, with the embedded sandbox authority;
 links and one-time codes are read from the SMS/email outbox, as the parties would read their phones.
 
-Signer keys: ``sealpact.custody`` (PIN-protected keys) is not wired yet, so the demo uses
-:class:`UnsafeDemoKeys`: a fresh software key per signer, certified by the platform CA for the verified
-identity, released only for the demo's PIN. It is for this demo only, never for real contracts.
+Signer keys: real custody keys (``sealpact.custody``), created for each verified signer with the demo PIN
+(the enterprise's key is certified for the enterprise and controlled by its agent's account); signing
+unlocks them through the production key source like any other signing.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-import secrets
 import socket
 import threading
 import time
@@ -24,18 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from asn1crypto import x509
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from sealpact.contracts.errors import ContractError
-from sealpact.contracts.models import Party
-from sealpact.contracts.signer import Signing
 from sealpact.notify.models import EmailMessage
 from sealpact.notify.sms import SmsMessage
-from sealpact.pki.signing_key import KeyAlgorithm, SoftwareSigningKey
 from sealpact.runtime import Runtime
-from sealpact.signing import SignerCredentials
 
 DEMO_PIN = "135790"
 PASSWORD = "demo password " + "x" * 8
@@ -46,28 +40,6 @@ _CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 class DemoFailed(ContractError):
     code = "demo_failed"
     http_status = 500
-
-
-class UnsafeDemoKeys:
-    """Demo-only key source: software keys certified for the verified identity; not custody."""
-
-    def __init__(self, runtime: Runtime, pin: str) -> None:
-        self._rt = runtime
-        self._pin = pin
-        self._lock = threading.Lock()
-
-    def unlock(self, *, user_id: str, pin: str, party: Party) -> SignerCredentials:
-        if not secrets.compare_digest(pin, self._pin):
-            raise DemoFailed("wrong demo PIN")
-        if party.kind == "enterprise" and party.organization_id is not None:
-            identity = self._rt.identity.certificate_identity("enterprise", party.organization_id)
-        else:
-            identity = self._rt.identity.certificate_identity("individual", user_id)
-        key = SoftwareSigningKey.generate(f"demo-{party.id}", KeyAlgorithm.EC_P256)
-        with self._lock:
-            info = self._rt.pki.issue(identity, public_key_der=key.public_key_der())
-        chain = (x509.Certificate.load(info.der), *(x509.Certificate.load(c.dump()) for c in info.chain))
-        return SignerCredentials(key=key, chain=chain)
 
 
 def free_port() -> int:
@@ -243,6 +215,21 @@ class Demo:
             )
         )
 
+        # Each signer sets a signing PIN: custody generates their key and certificate.
+        from sealpact.accounts.models import User
+        from sealpact.custody.service import Subject
+
+        with self._rt.sessions() as session:
+            ids = {
+                email: session.scalar(select(User.id).where(User.email == email))
+                for email in ("agent@demo.sealpact", "person@demo.sealpact")
+            }
+        agent_id, person_id = ids["agent@demo.sealpact"], ids["person@demo.sealpact"]
+        if agent_id is None or person_id is None:
+            raise DemoFailed("the demo accounts were not created")
+        self._rt.custody.create_key(user_id=agent_id, pin=DEMO_PIN, subject=Subject.enterprise(org_id))
+        self._rt.custody.create_key(user_id=person_id, pin=DEMO_PIN)
+
         # The contract: the agent sends for the enterprise; enterprise first, then the individual.
         from sealpact.contracts.demo_pdf import demo_contract_pdf
 
@@ -375,7 +362,6 @@ class Demo:
 def run_demo(runtime: Runtime, out: Path) -> DemoResult:
     """Run the demo against ``runtime`` (fresh, migrated, with ``public_url`` on a free loopback port)."""
     runtime.pki.ensure_hierarchy()
-    runtime.__dict__["signing_flow"] = Signing(runtime, UnsafeDemoKeys(runtime, DEMO_PIN))
     port = int(runtime.settings.public_url.rsplit(":", 1)[1])
     with _Server(runtime, port):
         return Demo(runtime, runtime.settings.public_url).run(out)
