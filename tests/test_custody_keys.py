@@ -302,3 +302,20 @@ def test_event_certificate_is_short_lived_and_nothing_is_stored(env: Env) -> Non
     record = env.runtime.pki.get_certificate(format(leaf.serial_number, "x"))
     assert record.status == "good"
     assert "custody.event_certificate.issued" in _actions(env)
+
+
+def test_keys_only_for_yourself_or_an_organization_you_manage(env: Env) -> None:
+    from sealpact.errors import NotFound, PermissionDenied
+
+    custody = env.runtime.custody
+    user_id = verified_user(env)
+    other_id = verified_user(env, 1)
+    with pytest.raises(PermissionDenied):
+        custody.create_key(user_id=user_id, pin=PIN, subject=Subject.individual(other_id))
+    with pytest.raises(NotFound) as info:  # not a member: another organization's id answers 404
+        custody.create_key(user_id=user_id, pin=PIN, subject=Subject.enterprise("no-such-org"))
+    assert info.value.http_status == 404
+    with pytest.raises(PermissionDenied):
+        custody.event_credentials(user_id=user_id, subject=Subject.individual(other_id))
+    with transaction(env.runtime.sessions) as session:
+        assert session.scalar(select(CustodyKey.id)) is None

@@ -35,6 +35,7 @@ from sealpact.custody.errors import (
 from sealpact.custody.models import CustodyKey
 from sealpact.custody.pin import check_pin, well_formed
 from sealpact.db import new_id, transaction
+from sealpact.errors import NotFound, PermissionDenied
 from sealpact.pki.signing_key import KeyAlgorithm, SoftwareSigningKey
 from sealpact.signing import SignerCredentials
 from sealpact.storage.keys import WrappedKey
@@ -147,6 +148,32 @@ class Custody:
                 self._active(session, user_id, subject or Subject.individual(user_id)), self.max_failures
             )
 
+    def _authorize(self, user_id: str, subject: Subject) -> None:
+        """Only the person holds their personal key; an enterprise key only an owner/admin of it.
+
+        An enterprise's key is its electronic seal: holding one is an organization-management matter
+        (``org.manage``), not something every member may set up. Another organization answers 404.
+        """
+        from sealpact.accounts.models import Membership
+        from sealpact.accounts.permissions import Permission, permissions_of
+
+        if subject.type == "individual":
+            if subject.id != user_id:
+                raise PermissionDenied("A personal signing key belongs to its own account only.")
+            return
+        if subject.type != "enterprise":
+            raise NotFound("Unknown signing identity.")
+        with transaction(self._rt.sessions) as session:
+            role = session.scalar(
+                select(Membership.role).where(
+                    Membership.organization_id == subject.id, Membership.user_id == user_id
+                )
+            )
+        if role is None:
+            raise NotFound("Organization not found.")
+        if Permission.ORG_MANAGE not in permissions_of(role):
+            raise PermissionDenied("Only an owner or admin of the organization may hold its signing key.")
+
     # -- creation ----------------------------------------------------------------------------------
 
     def _wrap_new(self, key_id: str, key: SoftwareSigningKey, pin: str) -> tuple[bytes, str, str, bytes]:
@@ -199,6 +226,7 @@ class Custody:
         organization's agent). The identity must be verified (``LevelTooLow`` otherwise).
         """
         subject = subject or Subject.individual(user_id)
+        self._authorize(user_id, subject)
         check_pin(pin)
         with transaction(self._rt.sessions) as session:
             if session.scalar(select(CustodyKey.id).where(CustodyKey.slot == _slot(user_id, subject))):
@@ -376,6 +404,7 @@ class Custody:
         identity record must show a verification completed after it, within the last 30 minutes.
         """
         subject = subject or Subject.individual(user_id)
+        self._authorize(user_id, subject)
         check_pin(new_pin)
         now = self._rt.clock.now()
         view = self._rt.identity.require_level(subject.type, subject.id, min_level)
@@ -422,6 +451,7 @@ class Custody:
         from sealpact.custody.event import issue_short_lived
 
         subject = subject or Subject.individual(user_id)
+        self._authorize(user_id, subject)
         identity = self._identity(subject)
         key = SoftwareSigningKey.generate(f"event-{new_id()}", KeyAlgorithm.EC_P256)
         minutes = self._rt.settings.custody_event_cert_minutes
