@@ -16,9 +16,11 @@ from sealpact.audit.models import AuditEvent
 from sealpact.runtime import Runtime
 from sealpact.seals import fonts
 from sealpact.seals import service as seal_service
+from sealpact.seals.errors import AppearanceNotFound
 from sealpact.seals.fonts import FontRole
 from sealpact.seals.models import Appearance
 from sealpact.seals.render import SEAL_RED
+from sealpact.signing.appearance import load_png
 from sealpact.storage.models import Blob
 from tests.test_accounts_support import setup_accounts, user_client
 from tests.test_apikeys_support import error_code, make_org
@@ -273,3 +275,39 @@ def test_scanned_seal_upload(runtime: Runtime) -> None:
     assert not_image.status_code == 422 and error_code(not_image) == "invalid_image"
     member, _, _ = user_client(runtime, "stranger@example.cn")
     assert member.post(url, content=scan.getvalue()).status_code == 404
+
+
+def test_png_for_signing_only_for_its_owner(runtime: Runtime) -> None:
+    """What the contract flow calls for ``party.seal_id`` (org) or a signer's own appearance (user)."""
+    setup_accounts(runtime)
+    org = make_org(runtime)
+    rival = make_org(runtime, "rival@example.cn", "Rival")
+    alice, alice_id, _ = user_client(runtime, "alice@example.com")
+    seal_id = org.owner.post(
+        "/api/v1/seals/seal", json={"organization_id": org.org_id, "text": ORG_NAME}
+    ).json()["id"]
+    mine = alice.post("/api/v1/seals/handwritten", json={"strokes": STROKES}).json()["id"]
+    with runtime.sessions() as session:
+        png = seal_service.png_for_signing(
+            session, runtime.blobs, seal_id, user_id=org.owner_id, organization_id=org.org_id
+        )
+        assert load_png(png).size == (496, 496)  # the signing engine accepts it
+        assert load_png(
+            seal_service.png_for_signing(session, runtime.blobs, mine, user_id=alice_id, organization_id=None)
+        )
+        for appearance_id, user_id, organization_id in (
+            (seal_id, org.owner_id, rival.org_id),
+            (seal_id, org.owner_id, None),
+            (mine, org.owner_id, None),
+            (mine, alice_id, org.org_id),
+            ("0" * 36, alice_id, None),
+        ):
+            with pytest.raises(AppearanceNotFound):
+                seal_service.png_for_signing(
+                    session, runtime.blobs, appearance_id, user_id=user_id, organization_id=organization_id
+                )
+    assert org.owner.delete(f"/api/v1/seals/{seal_id}").status_code == 204
+    with runtime.sessions() as session, pytest.raises(AppearanceNotFound):
+        seal_service.png_for_signing(
+            session, runtime.blobs, seal_id, user_id=None, organization_id=org.org_id
+        )

@@ -11,6 +11,8 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from sealpact.seals import fonts
@@ -372,3 +374,29 @@ def test_scan_rejects_non_images_and_blank_paper() -> None:
     Image.new("RGB", (300, 300), (250, 250, 250)).save(blank, format="PNG")
     with pytest.raises(InvalidImage, match="No red seal ink"):
         remove_background(blank.getvalue())
+
+
+_VALUE = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=3),
+)
+_POINT = st.dictionaries(st.sampled_from(["x", "y", "t", "p", "q"]), _VALUE, max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_POINT, max_size=6), max_size=4))
+def test_parse_strokes_accepts_or_raises_invalid_strokes(raw: list[list[dict[str, object]]]) -> None:
+    """Any JSON-shaped input either parses to finite, bounded points or raises ``invalid_strokes``."""
+    try:
+        strokes = parse_strokes(raw)
+    except InvalidStrokes:
+        return
+    for stroke in strokes.strokes:
+        for point in stroke:
+            assert 0 <= point.x <= 10_000 and 0 <= point.y <= 10_000
+            assert point.pressure is None or 0 <= point.pressure <= 1
+    rendered, _ = render_strokes(strokes)
+    assert rendered.png.startswith(b"\x89PNG")

@@ -68,7 +68,10 @@ def _load(path: Path, index: int, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(path), size, index=index, layout_engine=ImageFont.Layout.BASIC)
 
 
+@functools.lru_cache(maxsize=32)
 def _face_in(path: Path, family: str | None) -> FontFace | None:
+    # Cached per process: probing a collection opens every face. A font installed later is seen after
+    # a restart.
     if not path.is_file():
         return None
     for index in range(16):

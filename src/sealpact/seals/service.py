@@ -43,6 +43,7 @@ from sealpact.seals.render import RenderedImage
 from sealpact.seals.scan import MAX_SCAN_BYTES, remove_background, sniff_image
 from sealpact.seals.seal import SealSpec, render_seal
 from sealpact.seals.strokes import evidence_json, parse_strokes, render_strokes
+from sealpact.storage.service import BlobService
 
 PNG = "image/png"
 MAX_NAME = 100
@@ -341,19 +342,24 @@ class Appearances:
 
 
 def png_for_signing(
-    runtime: Runtime, appearance_id: str, *, user_id: str | None, organization_id: str | None
+    session: Session,
+    blobs: BlobService,
+    appearance_id: str,
+    *,
+    user_id: str | None,
+    organization_id: str | None,
 ) -> bytes:
-    """For the contract flow (no principal): the PNG of an appearance owned by that user or organization.
+    """For the contract flow (no principal; inside its transaction): the PNG of an appearance.
 
-    Raises ``appearance_not_found`` if it belongs to anyone else or was deleted.
+    With ``organization_id`` (a party signing for an enterprise, ``party.seal_id``) the appearance must
+    be a live seal of that organization; otherwise a live personal appearance of ``user_id``. Anything
+    else - another owner's, a deleted one, an unknown id - raises ``appearance_not_found``.
     """
-    with transaction(runtime.sessions) as session:
-        row = session.get(Appearance, appearance_id) if len(appearance_id) <= 36 else None
-        if (
-            row is None
-            or row.deleted_at is not None
-            or (organization_id is not None and row.organization_id != organization_id)
-            or (organization_id is None and (user_id is None or row.owner_user_id != user_id))
-        ):
-            raise AppearanceNotFound("Appearance not found.")
-        return runtime.blobs.read_bytes(row.blob_id, session=session, limit=16 << 20)
+    row = session.get(Appearance, appearance_id) if len(appearance_id) <= 36 else None
+    if organization_id is not None:
+        owned = row is not None and row.organization_id == organization_id
+    else:
+        owned = row is not None and user_id is not None and row.owner_user_id == user_id
+    if row is None or not owned or row.deleted_at is not None:
+        raise AppearanceNotFound("Appearance not found.")
+    return blobs.read_bytes(row.blob_id, session=session, limit=16 << 20)
