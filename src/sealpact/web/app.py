@@ -10,7 +10,18 @@ from sealpact.db import ensure_migrated
 from sealpact.runtime import Runtime
 from sealpact.web.errors import install_error_handlers
 from sealpact.web.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
-from sealpact.web.routes import accounts, apikeys, evidence, files, health, identity, pki, seals, tsa
+from sealpact.web.routes import (
+    accounts,
+    apikeys,
+    custody,
+    evidence,
+    files,
+    health,
+    identity,
+    pki,
+    seals,
+    tsa,
+)
 from sealpact.web.routes import contracts as contract_routes
 from sealpact.web.routes import signing as signing_routes
 
@@ -48,6 +59,7 @@ def create_app(runtime: Runtime | None = None, *, check_migrations: bool = True)
     app.include_router(contract_routes.webhooks)
     app.include_router(signing_routes.router)
     app.include_router(seals.router)
+    app.include_router(custody.router)
     identity.mount_embedded_sandbox(app, runtime)
 
     def limit_for(path: str) -> int:
