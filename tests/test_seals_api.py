@@ -311,3 +311,23 @@ def test_png_for_signing_only_for_its_owner(runtime: Runtime) -> None:
         seal_service.png_for_signing(
             session, runtime.blobs, seal_id, user_id=None, organization_id=org.org_id
         )
+
+
+def test_personal_name_seal_needs_the_verified_name(
+    runtime: Runtime, verified: dict[tuple[str, str], str]
+) -> None:
+    setup_accounts(runtime)
+    alice, alice_id, _ = user_client(runtime, "alice@example.com")
+    body = {"shape": "square", "text": "张伟明印"}
+    refused = alice.post("/api/v1/seals/seal", json=body)
+    assert refused.status_code == 409 and error_code(refused) == "not_verified"
+    verified[("individual", alice_id)] = "张伟明"
+    other_name = alice.post("/api/v1/seals/seal", json={"shape": "square", "text": "李四印"})
+    assert other_name.status_code == 422 and error_code(other_name) == "invalid_seal_spec"
+    created = alice.post("/api/v1/seals/seal", json=body)
+    assert created.status_code == 201, created.text
+    info = created.json()
+    assert info["owner_user_id"] == alice_id and info["organization_id"] is None and info["text_verified"]
+    image = _png(alice.get(f"/api/v1/seals/{info['id']}/png").content)
+    assert image.size == (236, 236) and image.getpixel((0, 0))[3] == 0  # type: ignore[index]
+    assert [a["id"] for a in alice.get("/api/v1/seals").json()] == [info["id"]]

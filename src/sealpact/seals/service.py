@@ -2,7 +2,7 @@
 
 Authorisation is here, not in the web layer:
 
-- personal appearances (handwritten, generated) belong to the calling user; anyone else's id answers
+- personal appearances (handwritten, generated, a personal name seal) belong to the calling user; anyone else's id answers
   ``appearance_not_found`` (404), never 403, so ids do not leak.
 - organization seals (drawn from a spec, or a scan) are created and deleted by the organization's
   owners and admins (``org.manage``); members see them (``org.view``) to pick one for a contract.
@@ -162,30 +162,44 @@ class Appearances:
         self,
         principal: Principal,
         ctx: RequestContext,
-        organization_id: str,
+        organization_id: str | None,
         spec: SealSpec,
         *,
         name: str = "",
     ) -> AppearanceInfo:
-        """An organization seal drawn from ``spec``; owners and admins only.
+        """A seal drawn from ``spec``: an organization's (owners and admins only) or a personal one.
 
-        Empty ``spec.text`` takes the verified enterprise name; a text differing from it is refused.
+        Organization: empty ``spec.text`` takes the verified enterprise name; a rim text differing
+        from it is refused (square seals, e.g. a legal representative's, are not checked).
+        Personal (``organization_id`` None, a 名章): needs the caller's verified name; the text is that
+        name, optionally followed by 印 or 之印.
         """
-        with transaction(self._rt.sessions) as session:
-            require_org_permission(session, principal, organization_id, Permission.ORG_MANAGE)
-        verified = self._verified("enterprise", organization_id)
-        text = spec.text.strip()
-        if spec.shape != "square":
-            if not text:
-                if not verified:
-                    raise NotVerified("The organization has no verified name; give the seal text.")
-                spec = replace(spec, text=verified)
-            elif verified and clean_text(text, what="seal text", max_chars=40) != verified:
-                raise InvalidSealSpec("The seal text must be the organization's verified name.")
+        if organization_id is None:
+            verified = self._verified("individual", principal.user_id)
+            if not verified:
+                raise NotVerified("A personal seal needs a verified real name; verify your identity first.")
+            text = clean_text(spec.text, what="seal text", max_chars=40, allow_empty=True) or verified
+            if text not in (verified, verified + "印", verified + "之印"):
+                raise InvalidSealSpec(
+                    "A personal seal shows your verified name (optionally with 印 or 之印)."
+                )
+            spec = replace(spec, text=text)
+        else:
+            with transaction(self._rt.sessions) as session:
+                require_org_permission(session, principal, organization_id, Permission.ORG_MANAGE)
+            verified = self._verified("enterprise", organization_id)
+            text = spec.text.strip()
+            if spec.shape != "square":
+                if not text:
+                    if not verified:
+                        raise NotVerified("The organization has no verified name; give the seal text.")
+                    spec = replace(spec, text=verified)
+                elif verified and clean_text(text, what="seal text", max_chars=40) != verified:
+                    raise InvalidSealSpec("The seal text must be the organization's verified name.")
         face = self._face(FontRole.SEAL)
         image, _ = render_seal(spec, face)
         normalised = spec.normalised()
-        text_verified = bool(verified) and normalised.text == verified
+        text_verified = bool(verified) and (organization_id is None or normalised.text == verified)
         label = name or normalised.name or normalised.text
         return self._store(
             principal,

@@ -60,7 +60,9 @@ class GeneratedIn(BaseModel):
 
 
 class SealIn(BaseModel):
-    organization_id: str = Field(max_length=36)
+    organization_id: str | None = Field(
+        default=None, max_length=36, description="The organization; omitted = a personal seal (verified name)"
+    )
     shape: Literal["round", "oval", "square"] = "round"
     text: str = Field(default="", max_length=40, description="Rim text; empty = the verified enterprise name")
     seal_name: str = Field(default="", max_length=12, description="e.g. 合同专用章")
@@ -90,7 +92,11 @@ def create_generated(
     return AppearanceOut.of(info)
 
 
-@router.post("/seal", status_code=status.HTTP_201_CREATED, summary="An organization seal from a spec")
+@router.post(
+    "/seal",
+    status_code=status.HTTP_201_CREATED,
+    summary="An organization seal, or a personal name seal, from a spec",
+)
 def create_seal(
     body: SealIn, principal: WritePrincipal, runtime: RuntimeDep, ctx: ContextDep
 ) -> AppearanceOut:
