@@ -2,8 +2,8 @@
 
 Authorisation is here, not in the web layer:
 
-- personal appearances (handwritten, generated, a personal name seal) belong to the calling user; anyone else's id answers
-  ``appearance_not_found`` (404), never 403, so ids do not leak.
+- personal appearances (handwritten, generated, a personal name seal) belong to the calling user;
+  anyone else's id answers ``appearance_not_found`` (404), never 403, so ids do not leak.
 - organization seals (drawn from a spec, or a scan) are created and deleted by the organization's
   owners and admins (``org.manage``); members see them (``org.view``) to pick one for a contract.
   A non-member gets 404 via :func:`~sealpact.accounts.orgs.require_org_permission`.

@@ -54,7 +54,7 @@ class Point:
 
 @dataclass(frozen=True)
 class Strokes:
-    """Validated strokes; ``width``/``height`` is the capture canvas (CSS px) when known."""
+    """Validated strokes (capture CSS pixels, origin top left)."""
 
     strokes: tuple[tuple[Point, ...], ...]
 
@@ -181,7 +181,10 @@ def _smooth(points: Sequence[Point], factors: Sequence[float]) -> list[tuple[flo
 
 @dataclass(frozen=True)
 class StrokeLayout:
-    """How capture coordinates map to output pixels (before cropping): ``px = (x - x0) * scale + pad``."""
+    """How capture coordinates map to output pixels: ``px = (x - x0) * scale + pad``.
+
+    Exact for ``crop=False``; cropping then moves the image by at most the pen's half width.
+    """
 
     scale: float
     x0: float
