@@ -319,3 +319,23 @@ def test_keys_only_for_yourself_or_an_organization_you_manage(env: Env) -> None:
         custody.event_credentials(user_id=user_id, subject=Subject.individual(other_id))
     with transaction(env.runtime.sessions) as session:
         assert session.scalar(select(CustodyKey.id)) is None
+
+
+def test_unlocked_custody_key_and_event_key_sign_pdfs_that_verify(env: Env) -> None:
+    from sealpact.custody.keysource import EventKeySource
+    from sealpact.signing import Level, SigningEngine
+    from sealpact.signing.verify import verify_pdf
+    from tests.test_signing_support import make_pdf
+
+    user_id = verified_user(env)
+    env.runtime.custody.create_key(user_id=user_id, pin=PIN)
+    party = Party(kind="individual", organization_id=None)
+    root = x509.Certificate.load(env.runtime.pki.certificate_der("root"))
+    engine = SigningEngine(env.runtime)
+    pdf = make_pdf(1)
+    for source in (CustodyKeySource(env.runtime.custody), EventKeySource(env.runtime.custody)):
+        credentials = source.unlock(user_id=user_id, pin=PIN, party=party)
+        signed = engine.sign(pdf, credentials, level=Level.B_T).output.read()
+        report = verify_pdf(signed, trust=[root], clock=env.clock)
+        assert report.valid, report.failures()
+        assert report.signatures[0].trusted
