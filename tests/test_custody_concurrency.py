@@ -1,4 +1,4 @@
-"""Wrong PINs racing on one key from many connections (PostgreSQL): never more than the limit is tried."""
+"""Wrong PINs racing on one key from many connections and two processes (PostgreSQL): never past the limit."""
 
 from __future__ import annotations
 
@@ -61,3 +61,62 @@ def test_concurrent_wrong_pins_lock_after_exactly_the_limit(pg_env: Env) -> None
     assert actions.count("custody.key.locked") == 1
     with pytest.raises(PinLocked):
         custody.unlock(user_id=user_id, pin=PIN)
+
+
+_WORKER = """
+import json, sys, time
+from pathlib import Path
+from sealpact.custody.errors import PinInvalid, PinLocked
+from sealpact.runtime import Runtime
+from tests.conftest import make_settings
+from tests.test_custody_keys import FAST_KDF
+
+data_dir, url, user_id = sys.argv[1:4]
+start, tries = float(sys.argv[4]), int(sys.argv[5])
+runtime = Runtime(make_settings(Path(data_dir), database_url=url, **FAST_KDF))
+out = []
+time.sleep(max(0.0, start - time.time()))
+for n in range(tries):
+    try:
+        runtime.custody.unlock(user_id=user_id, pin="80808%d" % n)
+        out.append("unlocked")
+    except PinInvalid:
+        out.append("invalid")
+    except PinLocked:
+        out.append("locked")
+runtime.close()
+print(json.dumps(out))
+"""
+
+
+def test_two_processes_cannot_race_past_the_limit(pg_env: Env, pg_url: str) -> None:
+    import json
+    import subprocess
+    import sys
+    import time
+
+    custody = pg_env.runtime.custody
+    user_id = verified_user(pg_env)
+    custody.create_key(user_id=user_id, pin=PIN)
+    start = time.time() + 3
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(pg_env.data_dir), pg_url, user_id, str(start), "4"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outcomes: list[str] = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, stderr
+        outcomes += json.loads(stdout.strip().splitlines()[-1])
+    assert len(outcomes) == 8 and "unlocked" not in outcomes
+    assert outcomes.count("invalid") <= MAX - 1
+    with transaction(pg_env.runtime.sessions) as session:
+        row = session.scalar(select(CustodyKey).where(CustodyKey.user_id == user_id))
+        assert row is not None and row.failed_attempts == MAX and row.locked_at is not None
+        actions = [e.action for e in session.scalars(select(AuditEvent)) if e.action.startswith("custody.")]
+    assert actions.count("custody.unlock.failed") == MAX and actions.count("custody.key.locked") == 1
