@@ -37,9 +37,8 @@ def _http_date(value: datetime) -> str:
     return format_datetime(value, usegmt=True)
 
 
-@router.api_route(
-    "/ca/{name}.crt", methods=["GET", "HEAD"], summary="A platform CA (or TSA / OCSP responder) certificate"
-)
+@router.get("/ca/{name}.crt", summary="A platform CA (or TSA / OCSP responder) certificate")
+@router.head("/ca/{name}.crt", include_in_schema=False)
 def ca_certificate(
     name: str,
     runtime: Annotated[Runtime, Depends(get_runtime)],
@@ -54,7 +53,8 @@ def ca_certificate(
     return Response(der, media_type="application/pkix-cert", headers=headers)
 
 
-@router.api_route("/crl/{name}.crl", methods=["GET", "HEAD"], summary="The current CRL of a platform CA")
+@router.get("/crl/{name}.crl", summary="The current CRL of a platform CA")
+@router.head("/crl/{name}.crl", include_in_schema=False)
 def crl(name: str, runtime: Annotated[Runtime, Depends(get_runtime)]) -> Response:
     document = runtime.pki.crl(name)
     remaining = int((document.next_update - runtime.clock.now()).total_seconds())
