@@ -219,8 +219,10 @@ def test_key_source_for_contracts_maps_party_to_subject_and_refuses_wrong_pin(en
     with pytest.raises(PinInvalid) as info:
         source.unlock(user_id=user_id, pin="864200", party=party)
     assert 400 <= info.value.http_status < 500
-    # An enterprise party needs the key certified for that enterprise, which this user does not have.
-    with pytest.raises(NoSignerKey):
+    # An enterprise party needs the key certified for that enterprise, held by one of its managers.
+    from sealpact.errors import NotFound
+
+    with pytest.raises(NotFound):
         source.unlock(user_id=user_id, pin=PIN, party=Party(kind="enterprise", organization_id="org-x"))
 
 

@@ -143,10 +143,10 @@ class Custody:
         return row
 
     def key_info(self, *, user_id: str, subject: Subject | None = None) -> KeyInfo:
+        subject = subject or Subject.individual(user_id)
+        self._authorize(user_id, subject)
         with transaction(self._rt.sessions) as session:
-            return _info(
-                self._active(session, user_id, subject or Subject.individual(user_id)), self.max_failures
-            )
+            return _info(self._active(session, user_id, subject), self.max_failures)
 
     def _authorize(self, user_id: str, subject: Subject) -> None:
         """Only the person holds their personal key; an enterprise key only an owner/admin of it.
@@ -278,7 +278,12 @@ class Custody:
     def _verified_pkcs8(
         self, user_id: str, subject: Subject, pin: str, ctx: RequestContext | None
     ) -> tuple[CustodyKey, bytes]:
-        """The decrypted PKCS#8 of the signer's active key if ``pin`` is right; every try is counted."""
+        """The decrypted PKCS#8 of the signer's active key if ``pin`` is right; every try is counted.
+
+        Authorisation is checked again on every use: an agent who left the organization (or lost its
+        admin role) can no longer use the enterprise key they set up.
+        """
+        self._authorize(user_id, subject)
         row = self._reserve_attempt(user_id, subject)
         pkcs8: bytes | None = None
         if well_formed(pin):
