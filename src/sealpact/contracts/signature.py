@@ -14,8 +14,9 @@ answered with the first result and changes nothing.
 
 Each signature is PAdES B-T; the contract's final signature is B-LTA (ETSI EN 319 142-1, section 6).
 
-The signer's key comes from a :class:`KeySource`. The custody package (PIN-protected signer keys) is the
-real one and is not wired here yet: :class:`UnwiredCustody` refuses with ``custody_unavailable``.
+The signer's key comes from a :class:`KeySource`. The real one is ``sealpact.custody.keysource.
+CustodyKeySource`` (PIN-protected signer keys), wired by ``Runtime.signing_flow``; :class:`UnwiredCustody`
+(``custody_unavailable``) is only the fallback of a ``SignatureStep`` built without a key source.
 """
 
 from __future__ import annotations
