@@ -33,7 +33,7 @@ class PinInvalid(ContractError):
     http_status = 422
 
 
-class TestKeys:
+class PinCheckedKeys:
     """Stands in for custody: one key per account, unlocked by the right PIN only."""
 
     def __init__(self, runtime: Runtime) -> None:
@@ -53,9 +53,9 @@ class TestKeys:
 
 
 @pytest.fixture
-def keys(runtime: Runtime) -> TestKeys:
+def keys(runtime: Runtime) -> PinCheckedKeys:
     runtime.pki.ensure_hierarchy()
-    source = TestKeys(runtime)
+    source = PinCheckedKeys(runtime)
     runtime.__dict__["signing_flow"] = Signing(runtime, source)
     return source
 
@@ -107,7 +107,7 @@ def _accounts(runtime: Runtime, count: int) -> None:
         user_client(runtime, f"s{n}@example.cn")
 
 
-def test_sequential_signing_to_completion(runtime: Runtime, keys: TestKeys) -> None:
+def test_sequential_signing_to_completion(runtime: Runtime, keys: PinCheckedKeys) -> None:
     client, _ = sender(runtime)
     _accounts(runtime, 2)
     contract = draft(client, [_signer_party("甲", 1, 1), _signer_party("乙", 2, 2)])
@@ -182,7 +182,7 @@ def test_sequential_signing_to_completion(runtime: Runtime, keys: TestKeys) -> N
 
 
 def test_a_crash_before_storing_leaves_everything_retryable(
-    runtime: Runtime, keys: TestKeys, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, keys: PinCheckedKeys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, _ = sender(runtime)
     _accounts(runtime, 1)
@@ -232,7 +232,7 @@ def test_parallel_signers_both_land_in_the_final_pdf(pg_url: str, tmp_path: Path
     upgrade(runtime.engine)
     try:
         runtime.pki.ensure_hierarchy()
-        source = TestKeys(runtime)
+        source = PinCheckedKeys(runtime)
         runtime.__dict__["signing_flow"] = Signing(runtime, source)
         client, _ = sender(runtime)
         _accounts(runtime, 3)
