@@ -8,10 +8,6 @@ the per-key rate limit is one budget for both processes.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,12 +16,10 @@ import httpx
 import pytest
 
 from sealpact.client import SealpactClient
-from tests.conftest import MASTER_SECRET
-from tests.live_server import free_port
+from tests.serve_processes import base_env, init_deployment, running_servers
 from tests.services import REDIS_URL, require
 from tests.test_apikeys_support import Key, signed_headers
 
-SEALPACT = str(Path(sys.executable).parent / "sealpact")
 PASSWORD = "correct horse battery staple"
 
 pytestmark = pytest.mark.slow
@@ -33,68 +27,18 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(params=["redis", "database"])
 def shared_env(request: pytest.FixtureRequest, tmp_path: Path, pg_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEALPACT_")}
-    env.update(
-        {
-            "SEALPACT_DATA_DIR": str(tmp_path / "data"),
-            "SEALPACT_DATABASE_URL": pg_url,
-            "SEALPACT_MASTER_SECRET": MASTER_SECRET,
-            "SEALPACT_PUBLIC_URL": "http://127.0.0.1:1",
-        }
-    )
+    env = base_env(tmp_path / "data", pg_url)
     if request.param == "redis":
         require("Redis", "127.0.0.1", 6379)
         env["SEALPACT_REDIS_URL"] = REDIS_URL.rsplit("/", 1)[0] + "/3"
-    subprocess.run([SEALPACT, "init"], env=env, check=True, capture_output=True, timeout=300)
+    init_deployment(env)
     return env
-
-
-def _start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [SEALPACT, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    process.wait(timeout=10)
-    raise RuntimeError(f"serve did not become healthy:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture
 def two_apps(shared_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
-    processes: list[subprocess.Popen[bytes]] = []
-    bases: list[str] = []
-    try:
-        for name in ("a", "b"):
-            process, base = _start(shared_env, tmp_path / f"{name}.log")
-            processes.append(process)
-            bases.append(base)
-        yield bases[0], bases[1]
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    with running_servers(shared_env, tmp_path) as (a, b):
+        yield a, b
 
 
 def _owner_key(base: str, *, rate: int = 600) -> tuple[str, Key, str]:

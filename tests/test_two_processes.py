@@ -8,22 +8,16 @@ the account on the other.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import MASTER_SECRET
-from tests.live_server import free_port
 from tests.seaweed import Seaweed, seaweed  # noqa: F401  (fixture)
+from tests.serve_processes import base_env, init_deployment, running_servers
 from tests.services import REDIS_URL, require
 
-SEALPACT = str(Path(sys.executable).parent / "sealpact")
 PASSWORD = "correct horse battery staple"
 PDF = b"%PDF-1.7\n" + os.urandom(200_000) + b"\n%%EOF\n"
 ANNEX = b"%PDF-1.4\n" + os.urandom(50_000) + b"\n%%EOF\n"
@@ -36,68 +30,24 @@ def shared_env(tmp_path: Path, pg_url: str, seaweed: Seaweed) -> dict[str, str]:
     require("Redis", "127.0.0.1", 6379)
     bucket = "sealpact-" + os.urandom(4).hex()
     seaweed.client().create_bucket(Bucket=bucket)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEALPACT_")}
+    env = base_env(tmp_path / "data", pg_url)
     env.update(
         {
-            "SEALPACT_DATA_DIR": str(tmp_path / "data"),
-            "SEALPACT_DATABASE_URL": pg_url,
             "SEALPACT_STORAGE_URL": seaweed.storage_url(bucket),
             "SEALPACT_S3_ACCESS_KEY": seaweed.access_key,
             "SEALPACT_S3_SECRET_KEY": seaweed.secret_key,
             "SEALPACT_REDIS_URL": REDIS_URL.rsplit("/", 1)[0] + "/3",
-            "SEALPACT_MASTER_SECRET": MASTER_SECRET,
-            "SEALPACT_PUBLIC_URL": "http://127.0.0.1:1",
             "SEALPACT_LOGIN_MAX_FAILURES": "4",
         }
     )
-    subprocess.run([SEALPACT, "init"], env=env, check=True, capture_output=True, timeout=300)
+    init_deployment(env)
     return env
-
-
-def _start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [SEALPACT, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"serve did not become healthy:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture
 def two_apps(shared_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
-    processes = []
-    try:
-        a, base_a = _start(shared_env, tmp_path / "a.log")
-        processes.append(a)
-        b, base_b = _start(shared_env, tmp_path / "b.log")
-        processes.append(b)
-        yield base_a, base_b
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    with running_servers(shared_env, tmp_path) as (a, b):
+        yield a, b
 
 
 def test_session_blob_and_lockout_shared_across_processes(two_apps: tuple[str, str]) -> None:
